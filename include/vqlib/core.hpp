@@ -1,0 +1,8 @@
+#pragma once
+// vqlib core: errors, matrix aliases, argument checks, seeded RNG, deterministic threading.
+#include <vqlib/core/checks.hpp>
+#include <vqlib/core/error.hpp>
+#include <vqlib/core/rng.hpp>
+#include <vqlib/core/threading.hpp>
+#include <vqlib/core/types.hpp>
+#include <vqlib/version.hpp>

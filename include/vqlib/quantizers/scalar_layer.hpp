@@ -1,0 +1,79 @@
+#pragma once
+// A scalar-quantized layer: integer codes, per-(row, group) grid parameters, the group of every
+// column, and the grid that decodes them; with exact bits-per-weight accounting.
+#include <vqlib/core/error.hpp>
+#include <vqlib/core/types.hpp>
+#include <vqlib/quantizers/scalar_grid.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace vqlib {
+
+/// Storage cost of a quantized layer, in bits, by component.
+struct BitsBreakdown {
+    double codes = 0.0;       // the per-weight codes at their stored width
+    double parameters = 0.0;  // scales and zero points at their stored width
+    double indices = 0.0;     // side information such as a group index per column
+    double codebooks = 0.0;   // codebooks (VQ methods)
+    Index weights = 0;
+
+    double total() const { return codes + parameters + indices + codebooks; }
+    double per_weight() const { return weights > 0 ? total() / static_cast<double>(weights) : 0.0; }
+};
+
+template <ScalarGrid G>
+struct ScalarLayer {
+    using Codes = Eigen::Matrix<std::uint16_t, Eigen::Dynamic, Eigen::Dynamic>;
+
+    G grid;
+    /// Columns per group (0: one group per row).
+    Index group_size = 0;
+    /// Codes, rows x columns in the original column order.
+    Codes codes;
+    /// params[g * rows + r]: the grid parameters of row r in group g.
+    std::vector<GridParams> params;
+    /// g_idx[j]: the group of original column j.
+    std::vector<std::int32_t> g_idx;
+    /// True when g_idx cannot be derived from j / group_size (act-order with dynamic groups), so
+    /// a deployment must store it.
+    bool stores_g_idx = false;
+
+    Index rows() const { return codes.rows(); }
+    Index cols() const { return codes.cols(); }
+    Index groups() const {
+        return rows() > 0 ? static_cast<Index>(params.size()) / rows() : 0;
+    }
+
+    const GridParams& param(Index row, Index group) const {
+        return params[static_cast<std::size_t>(group * rows() + row)];
+    }
+
+    /// The dequantized weight, rows x columns.
+    MatrixXf dequantize() const {
+        MatrixXf W(rows(), cols());
+        for (Index j = 0; j < cols(); ++j) {
+            const Index g = g_idx[static_cast<std::size_t>(j)];
+            for (Index r = 0; r < rows(); ++r) W(r, j) = grid.decode(codes(r, j), param(r, g));
+        }
+        return W;
+    }
+
+    /// Codes at grid.code_bits() each; per (row, group) grid.param_bits() (the scale at its
+    /// ScaleStorage width plus, for asymmetric integer grids, a code_bits-wide zero point); and,
+    /// only under act-order with dynamic groups, a group index per column stored as int32 (the
+    /// GPTQ checkpoint convention).
+    BitsBreakdown bits() const {
+        BitsBreakdown b;
+        b.weights = rows() * cols();
+        b.codes = static_cast<double>(b.weights) * grid.code_bits();
+        b.parameters = static_cast<double>(params.size()) * grid.param_bits();
+        b.indices = stores_g_idx ? 32.0 * static_cast<double>(cols()) : 0.0;
+        return b;
+    }
+
+    double bits_per_weight() const { return bits().per_weight(); }
+};
+
+}  // namespace vqlib
