@@ -169,10 +169,10 @@ PreparedHessian prepare_hessian(const Eigen::MatrixBase<Derived>& H_in,
         const double damp = percdamp * mean_diag;
         MatrixXd A = Hrev;
         A.diagonal().array() += damp;
-        Eigen::LLT<MatrixXd> llt(A);
+        Eigen::LLT<Eigen::Ref<MatrixXd>> llt(A);  // in place: A's lower triangle becomes L
         bool ok = llt.info() == Eigen::Success;
         if (ok) {
-            const MatrixXd Linv = detail::lower_triangular_inverse(llt.matrixL());
+            const MatrixXd Linv = detail::lower_triangular_inverse(A);
             // U = (J L J)^-1 = J L^-1 J.
             MatrixXd U = Linv.reverse();
             ok = U.allFinite() && (U.diagonal().array() > 0.0).all();

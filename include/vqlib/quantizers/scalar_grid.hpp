@@ -67,6 +67,14 @@ concept ScalarGrid = requires(const G& g, ConstMatrixRef x, std::span<GridParams
 
 namespace detail {
 
+/// Validates MSE search options (only when enabled).
+inline void check_mse_search(const MseSearch& mse) {
+    VQLIB_CHECK(!mse.enabled ||
+                    (mse.grid > 0 && mse.maxshrink > 0 && mse.maxshrink <= 1 && mse.norm > 0),
+                invalid_argument, "mse = {norm ", mse.norm, ", grid ", mse.grid, ", maxshrink ",
+                mse.maxshrink, "}: expected norm > 0, grid > 0 and maxshrink in (0, 1]");
+}
+
 /// Runs the MSE shrink search of GPTQ's quantizer for one row: `candidate(p)` returns the
 /// parameters for shrink factor p; the best by sum |decode(encode(x)) - x|^norm is kept.
 template <class Grid, class Candidate>
@@ -102,11 +110,7 @@ public:
     IntGrid(int bits, bool symmetric, MseSearch mse = {}, ScaleStorage storage = ScaleStorage::fp32)
         : bits_(bits), symmetric_(symmetric), mse_(mse), storage_(storage) {
         VQLIB_CHECK_RANGE("bits", bits, 1, 16);
-        VQLIB_CHECK(!mse.enabled || (mse.grid > 0 && mse.maxshrink > 0 && mse.maxshrink <= 1 &&
-                                     mse.norm > 0),
-                    invalid_argument, "mse = {norm ", mse.norm, ", grid ", mse.grid,
-                    ", maxshrink ", mse.maxshrink,
-                    "}: expected norm > 0, grid > 0 and maxshrink in (0, 1]");
+        detail::check_mse_search(mse);
         maxq_ = static_cast<float>((1u << bits) - 1u);
     }
 

@@ -131,6 +131,7 @@ public:
                 MatrixXf W1 = work.block(r0, i1, rows, count);
                 MatrixXf Err1(rows, count);
                 MatrixXf q(rows, D);
+                MatrixXf diff(rows, D);
                 MatrixXf err(rows, D);
                 double error_sum = 0.0;
                 double t_quantize = 0.0;
@@ -141,7 +142,8 @@ public:
                     quantizer.quantize(step, r0, W1.middleCols(i, D), q);
                     const auto s1 = clock::now();
                     Qs.block(r0, i1 + i, rows, D) = q;
-                    Update::error(W1.middleCols(i, D) - q, step.U_step, err);
+                    diff = W1.middleCols(i, D) - q;
+                    Update::error(diff, step.U_step, err);
                     error_sum += err.template cast<double>().squaredNorm();
                     Err1.middleCols(i, D) = err;
                     if (Update::feedback && i + D < count) {

@@ -1,0 +1,58 @@
+#pragma once
+// A console reporter that also prints, at the end, each benchmark's time as a ratio to its
+// baseline run in the same process. Benchmarks name their baseline with a label
+// "baseline=<benchmark name>". Ratios survive a noisy machine far better than absolute times.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vqlib::bench {
+
+class RatioReporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+            const std::string name = run.run_name.function_name;
+            times_[name] = run.GetAdjustedRealTime();
+            order_.push_back(name);
+            const std::string prefix = "baseline=";
+            if (run.report_label.rfind(prefix, 0) == 0) baseline_[name] = run.report_label.substr(prefix.size());
+        }
+    }
+
+    void Finalize() override {
+        ConsoleReporter::Finalize();
+        if (baseline_.empty()) return;
+        std::printf("\nRatios to the baseline of the same run (time / baseline time):\n");
+        for (const auto& name : order_) {
+            auto b = baseline_.find(name);
+            if (b == baseline_.end()) continue;
+            auto t = times_.find(b->second);
+            if (t == times_.end()) continue;
+            std::printf("  %-48s / %-40s = %6.2fx\n", name.c_str(), b->second.c_str(),
+                        times_[name] / t->second);
+        }
+    }
+
+private:
+    std::map<std::string, double> times_;
+    std::map<std::string, std::string> baseline_;
+    std::vector<std::string> order_;
+};
+
+/// main() for benchmark files that use RatioReporter.
+inline int run_with_ratios(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    RatioReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return 0;
+}
+
+}  // namespace vqlib::bench
