@@ -50,6 +50,22 @@ struct CpuBackend {
             out[static_cast<std::size_t>(i)] = best_k;
         }
     }
+
+    static void dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {
+        const Index rows = layer.codes.rows();
+        VQLIB_CHECK(out.rows() == rows && column_begin >= 0 &&
+                        column_begin + out.cols() <= layer.codes.cols(),
+                    shape_error, "out is ", out.rows(), "x", out.cols(), " at column ",
+                    column_begin, ": expected ", rows, " rows within ", layer.codes.cols(),
+                    " columns");
+        for (Index j = 0; j < out.cols(); ++j) {
+            const Index g = layer.g_idx[static_cast<std::size_t>(column_begin + j)];
+            const float* scale = layer.scales.data() + g * rows;
+            const float* zero = layer.zeros.data() + g * rows;
+            for (Index r = 0; r < rows; ++r)
+                out(r, j) = scale[r] * (layer.lut[layer.codes(r, column_begin + j)] - zero[r]);
+        }
+    }
 };
 
 static_assert(Backend<CpuBackend>);

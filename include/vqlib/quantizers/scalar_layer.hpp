@@ -1,7 +1,9 @@
 #pragma once
 // A scalar-quantized layer: integer codes, per-(row, group) grid parameters, the group of every
 // column, and the grid that decodes them; with exact bits-per-weight accounting.
+#include <vqlib/backend/cpu.hpp>
 #include <vqlib/core/error.hpp>
+#include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/quantizers/scalar_grid.hpp>
 
@@ -25,7 +27,7 @@ struct BitsBreakdown {
 
 template <ScalarGrid G>
 struct ScalarLayer {
-    using Codes = Eigen::Matrix<std::uint16_t, Eigen::Dynamic, Eigen::Dynamic>;
+    using Codes = CodeMatrix;
 
     G grid;
     /// Columns per group (0: one group per row).
@@ -50,13 +52,25 @@ struct ScalarLayer {
         return params[static_cast<std::size_t>(group * rows() + row)];
     }
 
-    /// The dequantized weight, rows x columns.
+    /// The dequantized weight, rows x columns, through the backend's dequantization kernel
+    /// (value = scale * (lut[code] - zero), with the grid's decode at scale 1 as the lut: the
+    /// same float operations as the grid's own decode, so the result equals the solver's Q).
+    template <Backend B = CpuBackend>
     MatrixXf dequantize() const {
-        MatrixXf W(rows(), cols());
-        for (Index j = 0; j < cols(); ++j) {
-            const Index g = g_idx[static_cast<std::size_t>(j)];
-            for (Index r = 0; r < rows(); ++r) W(r, j) = grid.decode(codes(r, j), param(r, g));
+        const Index levels = Index{1} << grid.code_bits();
+        std::vector<float> lut(static_cast<std::size_t>(levels));
+        for (Index c = 0; c < levels; ++c)
+            lut[static_cast<std::size_t>(c)] = grid.decode(static_cast<std::uint32_t>(c), GridParams{});
+        std::vector<float> scales(params.size()), zeros(params.size());
+        for (std::size_t k = 0; k < params.size(); ++k) {
+            scales[k] = params[k].scale;
+            zeros[k] = params[k].zero;
         }
+        const GroupedScalarView view{codes, lut, scales, zeros, g_idx};
+        MatrixXf W(rows(), cols());
+        parallel_for_ranges(cols(), 256, [&](Index j0, Index j1) {
+            B::dequantize(view, j0, W.middleCols(j0, j1 - j0));
+        });
         return W;
     }
 
