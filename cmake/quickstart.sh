@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what vqlib needs to build (Debian/Ubuntu) and runs one CMake workflow preset:
+#   cmake/quickstart.sh demo   configure + build (Release), then run examples/demo.cpp
+#   cmake/quickstart.sh test   configure + build (Release), then run the tests
+#   cmake/quickstart.sh asan   the same with AddressSanitizer + UBSan
+# The package list is cmake/debian-packages.txt (OpenMP comes with g++ as libgomp).
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 demo|test|asan" >&2
+    exit 2
+}
+[[ $# -eq 1 ]] || usage
+case "$1" in
+    demo | test | asan) preset="$1" ;;
+    *) usage ;;
+esac
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    missing=()
+    while read -r package; do
+        status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
+        [[ "$status" == "install ok installed" ]] || missing+=("$package")
+    done <cmake/debian-packages.txt
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        echo "quickstart: installing missing packages: ${missing[*]}"
+        sudo=""
+        [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update
+        $sudo env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+else
+    echo "quickstart: no dpkg-query; install cmake/debian-packages.txt or equivalents yourself" >&2
+fi
+
+# Use every core unless the caller chose otherwise.
+jobs="$(nproc 2>/dev/null || echo 2)"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$jobs}"
+export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$jobs}"
+
+exec cmake --workflow --preset "$preset"
