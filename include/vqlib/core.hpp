@@ -1,5 +1,6 @@
 #pragma once
 // vqlib core: errors, matrix aliases, argument checks, seeded RNG, deterministic threading.
+#include <vqlib/core/bits.hpp>
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/rng.hpp>

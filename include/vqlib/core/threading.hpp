@@ -44,8 +44,9 @@ inline int num_threads() {
 #endif
 }
 
-/// Calls body(chunk) for every chunk in [0, chunks), spread over the threads. The first exception
-/// thrown by a body is rethrown on the calling thread once all threads have stopped.
+/// Calls body(chunk) for every chunk in [0, chunks), spread over the threads. If bodies throw,
+/// the exception of the lowest-numbered failing chunk is rethrown on the calling thread once all
+/// threads have stopped (the same one whatever the thread count).
 template <class Body>
 void parallel_for(Index chunks, Body&& body) {
     if (chunks <= 0) return;
@@ -57,13 +58,17 @@ void parallel_for(Index chunks, Body&& body) {
     }
 #endif
     std::exception_ptr failure;
+    Index failed_chunk = chunks;
     std::mutex failure_mutex;
     auto guarded = [&](Index c) {
         try {
             body(c);
         } catch (...) {
             std::lock_guard<std::mutex> lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
+            if (c < failed_chunk) {
+                failed_chunk = c;
+                failure = std::current_exception();
+            }
         }
     };
 #ifdef _OPENMP

@@ -53,7 +53,10 @@ struct MseSearch {
     double maxshrink = 0.8;
 };
 
-/// What every scalar grid provides.
+/// What every scalar grid provides. Beyond the signatures, decode must have the form
+/// decode(code, p) == p.scale * (decode(code, GridParams{}) - p.zero), computed in that order:
+/// layers dequantize through a per-code table built from decode at unit scale (the tests check
+/// that dequantize() reproduces the solver's values bit for bit).
 template <class G>
 concept ScalarGrid = requires(const G& g, ConstMatrixRef x, std::span<GridParams> params, float v,
                               std::uint32_t code, const GridParams& p) {

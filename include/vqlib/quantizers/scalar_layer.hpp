@@ -2,6 +2,7 @@
 // A scalar-quantized layer: integer codes, per-(row, group) grid parameters, the group of every
 // column, and the grid that decodes them; with exact bits-per-weight accounting.
 #include <vqlib/backend/cpu.hpp>
+#include <vqlib/core/bits.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
@@ -12,18 +13,6 @@
 #include <vector>
 
 namespace vqlib {
-
-/// Storage cost of a quantized layer, in bits, by component.
-struct BitsBreakdown {
-    double codes = 0.0;       // the per-weight codes at their stored width
-    double parameters = 0.0;  // scales and zero points at their stored width
-    double indices = 0.0;     // side information such as a group index per column
-    double codebooks = 0.0;   // codebooks (VQ methods)
-    Index weights = 0;
-
-    double total() const { return codes + parameters + indices + codebooks; }
-    double per_weight() const { return weights > 0 ? total() / static_cast<double>(weights) : 0.0; }
-};
 
 template <ScalarGrid G>
 struct ScalarLayer {

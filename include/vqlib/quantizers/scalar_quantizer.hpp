@@ -34,6 +34,9 @@ public:
     explicit ScalarQuantizer(G grid, GroupOptions groups = {})
         : grid_(std::move(grid)), group_size_(groups.size < 0 ? 0 : groups.size),
           static_groups_(groups.static_groups) {
+        VQLIB_CHECK(grid_.code_bits() >= 1 && grid_.code_bits() <= 16, invalid_argument,
+                    "grid ", grid_.name(), " has ", grid_.code_bits(),
+                    "-bit codes: expected 1..16 (codes are stored as 16-bit integers)");
         VQLIB_CHECK(groups.size >= -1, invalid_argument, "group size = ", groups.size,
                     ": expected a positive number of columns, or 0 / -1 for one group per row");
     }

@@ -34,11 +34,14 @@ struct SolverOptions {
 
 /// Statistics of one solve.
 struct SolveStats {
-    /// Sum over all weights of E^2, E the fed-back OBS error: GPTQ's reported "error" times two.
-    /// With the exact update (and D = 1 always) it equals tr((W0 - Q) H_damp (W0 - Q)^T).
+    /// Sum over all weights of E^2, E the OBS error the update policy computed: GPTQ's reported
+    /// "error" times two. With the exact update (and with any feedback update when D = 1) it
+    /// equals tr((W0 - Q) H_damp (W0 - Q)^T); with NoFeedback, or the diagonal update at D > 1,
+    /// it is only the policy's own proxy, not the loss.
     double error_sum = 0.0;
-    /// Wall-clock seconds: preparing H (from PreparedHessian), the quantizer's begin/begin_block
-    /// (grid fitting, codebook initialization), and the parallel row phase.
+    /// Wall-clock seconds: preparing H (copied from PreparedHessian; not part of the total, since
+    /// one preparation may serve several solves), the quantizer's begin/begin_block (grid
+    /// fitting, codebook initialization), the parallel row phase, and the whole solve.
     double seconds_prepare = 0.0;
     double seconds_policy_setup = 0.0;
     double seconds_row_phase = 0.0;
@@ -175,7 +178,7 @@ public:
 
         result.Q.resize(R, C);
         for (Index k = 0; k < C; ++k) result.Q.col(hessian.perm[static_cast<std::size_t>(k)]) = Qs.col(k);
-        stats.seconds_total = seconds_since(start) + hessian.seconds;
+        stats.seconds_total = seconds_since(start);
         return result;
     }
 
