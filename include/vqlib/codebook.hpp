@@ -9,6 +9,6 @@
 #include <vqlib/codebook/bits.hpp>
 #include <vqlib/codebook/blockwise_normalization.hpp>
 #include <vqlib/codebook/codebook_set.hpp>
-#include <vqlib/codebook/float_storage.hpp>
+#include <vqlib/core/scale_storage.hpp>
 #include <vqlib/codebook/integer_codebook.hpp>
 #include <vqlib/codebook/svd_codebook.hpp>

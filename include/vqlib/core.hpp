@@ -4,6 +4,7 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/rng.hpp>
+#include <vqlib/core/scale_storage.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/version.hpp>

@@ -10,7 +10,7 @@
 //     m_j = min over rows of l,   l' = l - m_j >= 0
 //     step_j = max over rows of l' / (2^b_s - 1)
 //     code = clamp(round(l' / step_j), 0, 2^b_s - 1)    (step_j = 0: code = 0)
-//     s_q = 10^(code * step_j + m_j)
+//     s_q = 10^(code * step_j + m_j)    (the exponent summed in double, rounded to float once)
 //   linear domain:
 //     s = 1 where s < 1e-8, m_j = min over rows of s, then the same quantizer on s - m_j:
 //     s_q = code * step_j + m_j
@@ -25,7 +25,8 @@
 //   - its quantizer floors the range at 1e-8 (step = max(range, 1e-8)/15); here a zero range gives
 //     step 0 and code 0, the same scale;
 //   - at b_s = 16 it skips quantization (keeps fp32 scales); here 16 bits quantizes to 16 bits;
-//   - L1/L2 norms are accumulated in double.
+//   - L1/L2 norms are accumulated in double, and the level code * step + m is rounded once (the
+//     reference rounds the product and the sum separately).
 //
 // Reference bug, which belongs to the caller (the GPTVQ quantizer policy), not here: the
 // reference normalizes each 128-column block once, before the block's GPTQ loop, and does not
@@ -37,11 +38,11 @@
 //   vqlib::BlockwiseNormalizer normalizer({.block_size = 64});
 //   auto block = normalizer.normalize(W);                  // block.weights = W / s_q
 //   MatrixXf W2 = normalizer.denormalize(block.weights, block.scales);   // == W (float rounding)
-#include <vqlib/codebook/float_storage.hpp>
+#include <vqlib/core/scale_storage.hpp>
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/core/scale_storage.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -140,8 +141,6 @@ public:
         for (Index j = 0; j < blocks; ++j)
             for (Index r = 0; r < rows; ++r) {
                 const float m = value(r, j);
-                VQLIB_CHECK(std::isfinite(m), numerical_error, "the norm of W(", r, ", ", j * bs,
-                            "..", (j + 1) * bs - 1, ") overflows float");
                 if (log_domain)
                     value(r, j) = m < 1e-8f ? 0.0f : std::log10(m);
                 else
@@ -165,8 +164,11 @@ public:
                 const float code =
                     step > 0.0f ? std::clamp(std::nearbyint(shifted / step), 0.0f, maxq) : 0.0f;
                 s.codes(r, j) = static_cast<std::uint16_t>(code);
-                const float quantized = code * step;
-                value(r, j) = log_domain ? std::pow(10.0f, quantized + offset) : quantized + offset;
+                // code * step is exact in double (two 24-bit significands), so the level is
+                // rounded once whether or not the compiler fuses the multiply-add: a deployment
+                // recomputes s_q from (code, step, m) bit for bit.
+                const auto level = static_cast<float>(static_cast<double>(code) * step + offset);
+                value(r, j) = log_domain ? std::pow(10.0f, level) : level;
                 VQLIB_CHECK(std::isfinite(value(r, j)) && value(r, j) > 0.0f, numerical_error,
                             "the quantized scale of W(", r, ", ", j * bs, "..", (j + 1) * bs - 1,
                             ") is ", value(r, j), ": expected a positive finite float");
@@ -193,7 +195,7 @@ public:
     }
 
 private:
-    /// The norm of each (row, sub-block): rows x (cols / bs).
+    /// The norm of each (row, sub-block): rows x (cols / bs). L1 and L2 accumulate in double.
     MatrixXf magnitudes(ConstMatrixRef W) const {
         const Index bs = options_.block_size;
         const Index blocks = W.cols() / bs;
@@ -201,16 +203,16 @@ private:
         for (Index j = 0; j < blocks; ++j) {
             const auto sub = W.middleCols(j * bs, bs);
             for (Index r = 0; r < W.rows(); ++r) {
+                double m = 0.0;
                 switch (options_.norm) {
-                case ScaleNorm::max_abs: out(r, j) = sub.row(r).cwiseAbs().maxCoeff(); break;
-                case ScaleNorm::l2:
-                    out(r, j) = static_cast<float>(
-                        std::sqrt(sub.row(r).cast<double>().squaredNorm()));
-                    break;
-                case ScaleNorm::l1:
-                    out(r, j) = static_cast<float>(sub.row(r).cast<double>().cwiseAbs().sum());
-                    break;
+                case ScaleNorm::max_abs: m = sub.row(r).cwiseAbs().maxCoeff(); break;
+                case ScaleNorm::l2: m = std::sqrt(sub.row(r).cast<double>().squaredNorm()); break;
+                case ScaleNorm::l1: m = sub.row(r).cast<double>().cwiseAbs().sum(); break;
                 }
+                VQLIB_CHECK(m <= std::numeric_limits<float>::max(), numerical_error,
+                            "the norm of W(", r, ", ", j * bs, "..", (j + 1) * bs - 1, ") is ", m,
+                            ": it overflows float");
+                out(r, j) = static_cast<float>(m);
             }
         }
         return out;

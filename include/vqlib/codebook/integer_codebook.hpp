@@ -25,7 +25,7 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/core/scale_storage.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -16,12 +16,12 @@
 // completeness and ablations. The SVD runs in double precision (the reference: fp32
 // torch.linalg.svd); the factors are returned as floats.
 #include <vqlib/codebook/codebook_set.hpp>
-#include <vqlib/codebook/float_storage.hpp>
+#include <vqlib/core/scale_storage.hpp>
 #include <vqlib/codebook/integer_codebook.hpp>
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/core/scale_storage.hpp>
 
 #include <Eigen/SVD>
 
@@ -137,7 +137,9 @@ SvdCodebooks compress_codebooks_svd(const Eigen::MatrixBase<Derived>& codebooks,
         }
     }
 
-    const Eigen::BDCSVD<MatrixXd> svd(C, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    // K is small (a 1-D codebook has 2^bits entries), so the column-pivoting QR that JacobiSVD
+    // starts with reduces C to K x K, and Jacobi is then both cheap and the most accurate.
+    const Eigen::JacobiSVD<MatrixXd> svd(C, Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Index r = out.rank;
     const MatrixXd us = svd.matrixU().leftCols(r) * svd.singularValues().head(r).asDiagonal();
     out.u = us.cast<float>();

@@ -5,6 +5,7 @@
 // encodes single values to integer codes and decodes them back. The ScalarGrid concept states what
 // a grid must provide; IntGrid (here) and MinifloatGrid (minifloat_grid.hpp) are the two families.
 #include <vqlib/core/checks.hpp>
+#include <vqlib/core/scale_storage.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
 
@@ -26,23 +27,6 @@ struct GridParams {
     float scale = 1.0f;
     float zero = 0.0f;
 };
-
-/// How a per-group scale is stored; the grid rounds its scale to this width when fitting, so the
-/// dequantized weights equal what a deployment with that storage reproduces.
-enum class ScaleStorage { fp32, fp16 };
-
-inline int scale_bits(ScaleStorage s) { return s == ScaleStorage::fp32 ? 32 : 16; }
-
-/// Rounds a scale to the storage width (fp16 rounding is round-to-nearest-even, saturating at the
-/// largest finite half and never returning zero for a positive input).
-inline float round_scale(float scale, ScaleStorage storage) {
-    if (storage == ScaleStorage::fp32) return scale;
-    const Eigen::half h(scale);
-    float r = static_cast<float>(h);
-    if (!std::isfinite(r)) r = 65504.0f;
-    if (r == 0.0f && scale > 0.0f) r = 5.9604645e-8f;  // smallest positive subnormal half
-    return r;
-}
 
 /// Options of the MSE grid search (GPTQ's `mse=True`): shrink the range by p = 1 - i/grid for
 /// i < maxshrink*grid and keep, per row, the p minimizing sum |q - x|^norm.
