@@ -33,15 +33,24 @@ inline void set_num_threads(int threads) {
     detail::thread_setting() = threads;
 }
 
+namespace detail {
+/// The default thread count, read once: OpenMP's (OMP_NUM_THREADS or the processor count) or the
+/// hardware concurrency. Cached because parallel_for lowers OpenMP's per-thread count to 1 inside
+/// its regions (see below), which must not change what a nested vqlib loop asks for.
+inline int default_threads() {
+#ifdef _OPENMP
+    static const int threads = std::max(1, omp_get_max_threads());
+#else
+    static const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#endif
+    return threads;
+}
+}  // namespace detail
+
 /// The number of threads vqlib will use.
 inline int num_threads() {
     const int set = detail::thread_setting();
-    if (set > 0) return set;
-#ifdef _OPENMP
-    return std::max(1, omp_get_max_threads());
-#else
-    return std::max(1u, std::thread::hardware_concurrency());
-#endif
+    return set > 0 ? set : detail::default_threads();
 }
 
 /// Calls body(chunk) for every chunk in [0, chunks), spread over the threads. If bodies throw,

@@ -137,9 +137,13 @@ inline void least_squares_update(VqLayer& layer, const MatrixXd& H, ConstMatrixR
     const Index unknowns = L.column_groups() * per_codebook;
     const Index C = L.cols;
     parallel_for(L.bands(), [&](Index band) {
+        // normal = sum_r A_r^T H A_r and rhs = sum_r A_r^T H w_r, where A_r (C x unknowns) has
+        // one entry per weight: A_r(i, slot_i) = coef_i. Built as T = H A_r (scatter of H's
+        // columns), then normal(:, slot_i) += coef_i T(i, :)^T (contiguous, by symmetry).
         MatrixXd normal = MatrixXd::Zero(unknowns, unknowns);
         VectorXd rhs = VectorXd::Zero(unknowns);
         MatrixXd T(C, unknowns);
+        MatrixXd Tt(unknowns, C);
         std::vector<Index> slot(static_cast<std::size_t>(C));
         std::vector<double> coef(static_cast<std::size_t>(C));
         // Local unknown p = cg * K * D + centroid * D + j for the band's codebook of group cg.
@@ -155,10 +159,11 @@ inline void least_squares_update(VqLayer& layer, const MatrixXd& H, ConstMatrixR
             T.setZero();
             for (Index i = 0; i < C; ++i)
                 T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * H.col(i);
+            Tt = T.transpose();
             const VectorXd hw = H * W.row(r).transpose().cast<double>();
             for (Index i = 0; i < C; ++i) {
                 const auto s = static_cast<std::size_t>(i);
-                normal.row(slot[s]) += coef[s] * T.row(i);
+                normal.col(slot[s]) += coef[s] * Tt.col(i);
                 rhs[slot[s]] += coef[s] * hw[i];
             }
         }
@@ -174,9 +179,10 @@ inline void least_squares_update(VqLayer& layer, const MatrixXd& H, ConstMatrixR
         const double ridge = trace > 0 ? 1e-9 * trace / static_cast<double>(unknowns) : 1.0;
         normal.diagonal().array() += ridge;
         rhs += ridge * current;
-        Eigen::LDLT<MatrixXd> ldlt(normal);
-        VectorXd solution = ldlt.solve(rhs);
-        if (ldlt.info() != Eigen::Success || !solution.allFinite()) solution = current;
+        // Positive definite thanks to the ridge: the blocked Cholesky factorization.
+        Eigen::LLT<MatrixXd> llt(normal);
+        VectorXd solution = llt.info() == Eigen::Success ? VectorXd(llt.solve(rhs)) : current;
+        if (!solution.allFinite()) solution = current;
         for (Index cg = 0; cg < L.column_groups(); ++cg) {
             const Index c = L.codebook_of(band * L.rows_per_codebook, cg);
             for (Index k = 0; k < L.k; ++k)
