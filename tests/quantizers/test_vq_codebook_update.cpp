@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 namespace {
 
 struct Problem {
@@ -49,6 +51,18 @@ TEST_CASE("quantizers/vq_codebook_update: least squares is the exact minimizer")
         auto p = make_problem(rpc, 40 + static_cast<std::uint64_t>(rpc));
         vqlib::CodebookUpdateOptions options;
         options.method = vqlib::CodebookUpdateMethod::least_squares;
+        // Each sweep is exact per column group; more sweeps never raise the loss and converge to
+        // the joint minimizer.
+        double previous = std::numeric_limits<double>::infinity();
+        for (int sweeps : {1, 2, 4}) {
+            auto fresh = make_problem(rpc, 40 + static_cast<std::uint64_t>(rpc));
+            options.sweeps = sweeps;
+            const double loss =
+                vqlib::update_codebooks(fresh.layer, fresh.W, fresh.H, options, no_requantize).loss_after;
+            CHECK(loss <= previous * (1 + 1e-12));
+            previous = loss;
+        }
+        options.sweeps = 200;
         const auto stats = vqlib::update_codebooks(p.layer, p.W, p.H, options, no_requantize);
         CHECK(stats.kept);
         CHECK(stats.loss_after < stats.loss_before);
@@ -66,6 +80,7 @@ TEST_CASE("quantizers/vq_codebook_update: least squares is the exact minimizer")
         // Adam from the same start improves, but not beyond the exact solution.
         auto q = make_problem(rpc, 40 + static_cast<std::uint64_t>(rpc));
         options.method = vqlib::CodebookUpdateMethod::adam;
+        options.sweeps = 2;
         options.learning_rate = 1e-2;
         options.steps = 200;
         const auto adam = vqlib::update_codebooks(q.layer, q.W, q.H, options, no_requantize);

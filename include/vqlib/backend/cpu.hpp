@@ -3,10 +3,9 @@
 // purpose: callers parallelize over fixed chunks (core/threading.hpp), which keeps every result
 // independent of the thread count.
 #include <vqlib/backend/backend.hpp>
+#include <vqlib/cluster/assignment.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-
-#include <limits>
 
 namespace vqlib {
 
@@ -31,24 +30,11 @@ struct CpuBackend {
                     shape_error, "weights has ", weights.size(), " entries: expected 0 or ",
                     points.cols());
         VQLIB_CHECK(centroids.rows() > 0, shape_error, "centroids is empty");
-        const Index d = points.cols();
-        for (Index i = 0; i < points.rows(); ++i) {
-            float best = std::numeric_limits<float>::infinity();
-            std::int32_t best_k = 0;
-            for (Index k = 0; k < centroids.rows(); ++k) {
-                float dist = 0.0f;
-                for (Index j = 0; j < d; ++j) {
-                    const float diff = points(i, j) - centroids(k, j);
-                    dist += (weights.empty() ? 1.0f : weights[static_cast<std::size_t>(j)]) *
-                            diff * diff;
-                }
-                if (dist < best) {
-                    best = dist;
-                    best_k = static_cast<std::int32_t>(k);
-                }
-            }
-            out[static_cast<std::size_t>(i)] = best_k;
-        }
+        // The direct kernel of cluster/assignment.hpp, on this thread: float32 distances
+        // ((x - c)^2 * w) summed in coordinate order, ties to the lowest index.
+        const Weights metric = weights.empty() ? Weights{} : Weights::per_coordinate(weights);
+        assign_nearest(points, centroids, metric, out, {},
+                       {AssignmentMethod::direct, /*parallel=*/false});
     }
 
     static void dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {

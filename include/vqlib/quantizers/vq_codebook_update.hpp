@@ -6,11 +6,13 @@
 //  - adam: the reference's loop (spec §4.6): Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8) for 25
 //    steps on all codebooks from the current ones; if the loss at a step exceeds the initial loss
 //    (or is NaN), restart from the initial codebooks with lr / 10. The last step is not checked.
-//  - least_squares: L is quadratic in the entries, and rows are independent given their
-//    codebooks, so each band of rows_per_codebook rows (which owns one codebook per column group)
-//    is an independent linear least-squares problem of column_groups * K * D unknowns, solved
-//    exactly from its normal equations (in float64, with a tiny ridge towards the current entries
-//    so that unused centroids and directions H does not see stay where they are).
+//  - least_squares: L is quadratic in the entries. Holding all but one column group fixed, each
+//    band's codebook of that group is an independent least-squares problem of K * D unknowns,
+//    solved exactly from its normal equations in float64 (with a tiny ridge so that unused
+//    centroids stay where they are). Sweeping the groups in order (block coordinate descent)
+//    never increases the loss and converges to the joint least-squares solution; it costs
+//    O(R * C * columns_per_group) for the normal equations plus two R x C x C products per sweep,
+//    where solving all groups jointly would cost O(R * C^2) scattered updates.
 // Either way `requantize(layer)` is called afterwards (e.g. INT8 codebooks), and the better of
 // the updated and the original codebooks (by L after requantization) is kept unless
 // `keep_if_worse` (the reference returns the update unconditionally). least_squares also tries
@@ -39,6 +41,9 @@ struct CodebookUpdateOptions {
     double learning_rate = 1e-3;
     int steps = 25;
     int max_restarts = 8;
+    /// least_squares: sweeps of block coordinate descent over the column groups (each step an
+    /// exact solve; one sweep is exact when there is a single column group).
+    int sweeps = 2;
     /// Return the update even when it raised the loss (the reference's behaviour).
     bool keep_if_worse = false;
 
@@ -131,66 +136,85 @@ inline void adam_update(VqLayer& layer, ConstMatrixRef W, const MatrixXd& H,
     layer.codebooks = initial;  // every attempt diverged: keep the codebooks
 }
 
-inline void least_squares_update(VqLayer& layer, const MatrixXd& H, ConstMatrixRef W) {
+/// Exact minimization over the codebooks of one column group, the others fixed, for every band
+/// (independent problems of K * D unknowns): with E = W - Q and the current E H, the change
+/// delta of the band's codebook solves (sum_r A_r^T H_gg A_r) delta = sum_r A_r^T (E H)_r,g,
+/// where A_r maps codebook entries to the row's weights in the group and H_gg is H restricted
+/// to the group's columns. Q (the dequantized layer) and E H are updated afterwards.
+inline void least_squares_group(VqLayer& layer, const MatrixXd& H, MatrixXd& Q, MatrixXd& EH,
+                                Index cg) {
     const VqLayout& L = layer.layout;
-    const Index per_codebook = L.k * L.dim;
-    const Index unknowns = L.column_groups() * per_codebook;
-    const Index C = L.cols;
+    const Index unknowns = L.k * L.dim;
+    const Index c = L.columns_per_group;
+    const Index col0 = cg * c;
+    const MatrixXd Hgg = H.block(col0, col0, c, c);
+    MatrixXd dQ = MatrixXd::Zero(L.rows, c);
     parallel_for(L.bands(), [&](Index band) {
-        // normal = sum_r A_r^T H A_r and rhs = sum_r A_r^T H w_r, where A_r (C x unknowns) has
-        // one entry per weight: A_r(i, slot_i) = coef_i. Built as T = H A_r (scatter of H's
-        // columns), then normal(:, slot_i) += coef_i T(i, :)^T (contiguous, by symmetry).
+        const Index book = L.codebook_of(band * L.rows_per_codebook, cg);
         MatrixXd normal = MatrixXd::Zero(unknowns, unknowns);
         VectorXd rhs = VectorXd::Zero(unknowns);
-        MatrixXd T(C, unknowns);
-        MatrixXd Tt(unknowns, C);
-        std::vector<Index> slot(static_cast<std::size_t>(C));
-        std::vector<double> coef(static_cast<std::size_t>(C));
-        // Local unknown p = cg * K * D + centroid * D + j for the band's codebook of group cg.
-        auto local = [&](Index i, Index centroid) {
-            const Index cg = i / L.columns_per_group;
-            return cg * per_codebook + (centroid - L.codebook_of(band * L.rows_per_codebook, cg) * L.k) * L.dim;
-        };
-        for (Index r = band * L.rows_per_codebook; r < (band + 1) * L.rows_per_codebook; ++r) {
-            detail::for_each_weight_entry(layer, r, [&](Index i, Index centroid, Index j, float a) {
-                slot[static_cast<std::size_t>(i)] = local(i, centroid) + j;
-                coef[static_cast<std::size_t>(i)] = a;
-            });
+        MatrixXd T(c, unknowns);
+        MatrixXd Tt(unknowns, c);
+        std::vector<Index> slot(static_cast<std::size_t>(c));
+        std::vector<double> coef(static_cast<std::size_t>(c));
+        const Index r0 = band * L.rows_per_codebook;
+        for (Index r = r0; r < r0 + L.rows_per_codebook; ++r) {
+            for (Index i = 0; i < c; ++i) {
+                const Index col = col0 + i;
+                const auto s = static_cast<std::size_t>(i);
+                slot[s] = layer.indices(r, col / L.dim) * L.dim + col % L.dim;
+                coef[s] = layer.scale_block > 0 ? layer.scales(r, col / layer.scale_block) : 1.0;
+            }
+            // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T, column-wise
+            // by symmetry so that every access is contiguous.
             T.setZero();
-            for (Index i = 0; i < C; ++i)
-                T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * H.col(i);
+            for (Index i = 0; i < c; ++i)
+                T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * Hgg.col(i);
             Tt = T.transpose();
-            const VectorXd hw = H * W.row(r).transpose().cast<double>();
-            for (Index i = 0; i < C; ++i) {
+            for (Index i = 0; i < c; ++i) {
                 const auto s = static_cast<std::size_t>(i);
                 normal.col(slot[s]) += coef[s] * Tt.col(i);
-                rhs[slot[s]] += coef[s] * hw[i];
+                rhs[slot[s]] += coef[s] * EH(r, col0 + i);
             }
         }
-        // Current entries of the band's codebooks, in the same local order.
-        VectorXd current(unknowns);
-        for (Index cg = 0; cg < L.column_groups(); ++cg) {
-            const Index c = L.codebook_of(band * L.rows_per_codebook, cg);
-            for (Index k = 0; k < L.k; ++k)
-                for (Index j = 0; j < L.dim; ++j)
-                    current[cg * per_codebook + k * L.dim + j] = layer.codebooks(c * L.k + k, j);
-        }
+        // A tiny ridge keeps unused centroids (and directions H does not see) where they are.
         const double trace = normal.diagonal().sum();
-        const double ridge = trace > 0 ? 1e-9 * trace / static_cast<double>(unknowns) : 1.0;
-        normal.diagonal().array() += ridge;
-        rhs += ridge * current;
-        // Positive definite thanks to the ridge: the blocked Cholesky factorization.
+        normal.diagonal().array() += trace > 0 ? 1e-9 * trace / static_cast<double>(unknowns) : 1.0;
         Eigen::LLT<MatrixXd> llt(normal);
-        VectorXd solution = llt.info() == Eigen::Success ? VectorXd(llt.solve(rhs)) : current;
-        if (!solution.allFinite()) solution = current;
-        for (Index cg = 0; cg < L.column_groups(); ++cg) {
-            const Index c = L.codebook_of(band * L.rows_per_codebook, cg);
-            for (Index k = 0; k < L.k; ++k)
-                for (Index j = 0; j < L.dim; ++j)
-                    layer.codebooks(c * L.k + k, j) =
-                        static_cast<float>(solution[cg * per_codebook + k * L.dim + j]);
+        if (llt.info() != Eigen::Success) return;
+        const VectorXd delta = llt.solve(rhs);
+        if (!delta.allFinite()) return;
+        auto entries = layer.codebook(book);
+        for (Index k = 0; k < L.k; ++k)
+            for (Index j = 0; j < L.dim; ++j) entries(k, j) += static_cast<float>(delta[k * L.dim + j]);
+        // The change of the band's weights, from the stored (float) codebook values.
+        for (Index r = r0; r < r0 + L.rows_per_codebook; ++r) {
+            for (Index i = 0; i < c; ++i) {
+                const Index col = col0 + i;
+                const double a = layer.scale_block > 0 ? layer.scales(r, col / layer.scale_block) : 1.0;
+                const double q = static_cast<double>(static_cast<float>(
+                    a * entries(layer.indices(r, col / L.dim), col % L.dim)));
+                dQ(r, i) = q - Q(r, col);
+            }
         }
     });
+    Q.middleCols(col0, c) += dQ;
+    // E H changes by -dQ H[group, :] (fixed row chunks: deterministic).
+    parallel_for_ranges(L.rows, 64, [&](Index r0, Index r1) {
+        EH.middleRows(r0, r1 - r0).noalias() -= dQ.middleRows(r0, r1 - r0) * H.middleRows(col0, c);
+    });
+}
+
+/// Block coordinate descent over the column groups (Gauss-Seidel): each step is the exact
+/// minimizer over one group's codebooks, so the loss never increases; with one column group it
+/// is the exact least-squares solution in one sweep. A sweep costs about two products of the
+/// layer with H.
+/// EH is (W - Q) H for the current codebooks on entry (it is updated in place).
+inline void least_squares_update(VqLayer& layer, const MatrixXd& H, MatrixXd& EH, int sweeps) {
+    MatrixXd Q = layer.dequantize().cast<double>();
+    for (int sweep = 0; sweep < sweeps; ++sweep)
+        for (Index cg = 0; cg < layer.layout.column_groups(); ++cg)
+            least_squares_group(layer, H, Q, EH, cg);
 }
 
 }  // namespace detail
@@ -219,7 +243,10 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
     check_shape("H", H, layer.cols(), layer.cols());
     const auto start = std::chrono::steady_clock::now();
     CodebookUpdateStats stats;
-    stats.loss_before = proxy_loss(W, layer.dequantize(), H);
+    // (W - Q) H: the loss now, and the starting point of the least-squares sweeps.
+    const MatrixXd residual = W.cast<double>() - layer.dequantize().cast<double>();
+    MatrixXd EH = detail::times_hessian(residual, H);
+    stats.loss_before = EH.cwiseProduct(residual).sum();
     stats.loss_after = stats.loss_before;
     if (options.method == CodebookUpdateMethod::none) return stats;
     const MatrixXf original = layer.codebooks;
@@ -232,16 +259,19 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
         // which coarsens every entry once the codebook is requantized with a per-codebook scale.
         // Both the solution and the solution clamped to each codebook's previous range are
         // requantized; the better is kept.
-        detail::least_squares_update(layer, H, W);
+        detail::least_squares_update(layer, H, EH, options.sweeps);
         VqLayer clamped = layer;
         detail::clamp_codebooks(clamped, original);
+        const bool any_clamped = clamped.codebooks != layer.codebooks;
         requantize(layer);
-        requantize(clamped);
         stats.loss_after = proxy_loss(W, layer.dequantize(), H);
-        const double clamped_loss = proxy_loss(W, clamped.dequantize(), H);
-        if (clamped_loss < stats.loss_after) {
-            layer.codebooks = clamped.codebooks;
-            stats.loss_after = clamped_loss;
+        if (any_clamped) {
+            requantize(clamped);
+            const double clamped_loss = proxy_loss(W, clamped.dequantize(), H);
+            if (clamped_loss < stats.loss_after) {
+                layer.codebooks = clamped.codebooks;
+                stats.loss_after = clamped_loss;
+            }
         }
     }
     if (!options.keep_if_worse && !(stats.loss_after <= stats.loss_before)) {

@@ -1,0 +1,215 @@
+#pragma once
+// GPTVQ (van Baalen et al., arXiv 2402.15319) assembled from vqlib's components:
+//   Hessian preparation (dead columns, damping, U = chol(H^-1); no act-order)
+//   + the lazy-batch BlockSolver with D columns per step
+//   + a VqQuantizer: per column group and band of rows, codebooks fitted by weighted k-means/EM
+//     (cluster/), stored as INT8 (codebook/), looked up under a Hessian-derived metric
+//   + the diagonal (reference) or exact D-column OBS update
+//   + the codebook update after the sweep (Adam as the reference, or the exact least squares).
+//
+//   auto config = vqlib::gptvq_presets::best(/*dim=*/2, /*bits_per_dim=*/2, /*weights=*/2048);
+//   auto result = vqlib::gptvq(W, H, config);   // result.layer, result.Q, result.proxy_loss
+#include <vqlib/backend/cpu.hpp>
+#include <vqlib/cluster.hpp>
+#include <vqlib/codebook.hpp>
+#include <vqlib/core.hpp>
+#include <vqlib/hessian.hpp>
+#include <vqlib/quantizers/vq_codebook_update.hpp>
+#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/quantizers/vq_quantizer.hpp>
+#include <vqlib/solver/block_solver.hpp>
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string>
+
+namespace vqlib {
+
+/// Codebook fitting by weighted k-means/EM (cluster/kmeans.hpp): the CodebookFitter of GPTVQ.
+struct KMeansCodebookFitter {
+    KMeansParameters parameters{};
+
+    MatrixXf operator()(ConstMatrixRef points, ConstMatrixRef weights, Index k) const {
+        KMeansParameters p = parameters;
+        p.k = k;
+        if (weights.size() == 0) return kmeans(points, Weights{}, p).centroids;
+        const MatrixXf w = weights;  // contiguous column-major copy for the Weights view
+        return kmeans(points, Weights::elementwise(w), p).centroids;
+    }
+};
+
+/// Codebook storage chosen at run time: signed integers (INT8 by default) or fp16 floats.
+struct GptvqCodebookStorage {
+    std::optional<IntegerCodebookOptions> integer = IntegerCodebookOptions{};
+
+    void quantize(MatrixRef codebooks, Index k) const {
+        if (integer) {
+            IntegerCodebookStorage{*integer}.quantize(codebooks, k);
+        } else {
+            HalfCodebooks{}.quantize(codebooks, k);
+        }
+    }
+    int entry_bits() const { return integer ? integer->bits : 16; }
+    int scale_bits() const { return integer ? IntegerCodebookStorage{*integer}.scale_bits() : 0; }
+    Index scales_for(Index count) const {
+        return integer ? IntegerCodebookStorage{*integer}.scales_for(count) : 0;
+    }
+};
+
+enum class ErrorUpdateKind { diagonal, exact, none };
+
+struct GptvqConfig {
+    std::string name = "gptvq";
+    VqOptions vq{};
+    KMeansParameters kmeans{};
+    GptvqCodebookStorage codebooks{};
+    ErrorUpdateKind update = ErrorUpdateKind::diagonal;
+    CodebookUpdateOptions codebook_update{};
+    HessianOptions hessian{};
+    SolverOptions solver{};
+};
+
+struct GptvqResult {
+    VqLayer layer;
+    /// The dequantized layer (= layer.dequantize()).
+    MatrixXf Q;
+    SolveStats stats;
+    CodebookUpdateStats codebook_update;
+    /// tr((W - Q) H (W - Q)^T) with the undamped H as given.
+    double proxy_loss = std::numeric_limits<double>::quiet_NaN();
+    double percdamp_used = 0.0;
+    int cholesky_attempts = 0;
+    double seconds = 0.0;
+};
+
+namespace detail {
+
+template <ErrorUpdatePolicy Update>
+SolveResult solve_vq(ConstMatrixRef W, const PreparedHessian& prepared, const GptvqConfig& config,
+                     VqQuantizer<KMeansCodebookFitter, GptvqCodebookStorage>& quantizer) {
+    return BlockSolver<Update>(config.solver).run(W, prepared, quantizer);
+}
+
+}  // namespace detail
+
+/// GPTVQ on W (R x C) with the undamped Hessian H (C x C, float or double).
+template <class DerivedH>
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config) {
+    const auto start = std::chrono::steady_clock::now();
+    check_square("H", H);
+    check_shape("H", H, W.cols(), W.cols());
+    const PreparedHessian prepared = prepare_hessian(H, config.hessian);
+    VqQuantizer<KMeansCodebookFitter, GptvqCodebookStorage> quantizer(
+        config.vq, KMeansCodebookFitter{config.kmeans}, config.codebooks);
+    SolveResult solved;
+    switch (config.update) {
+    case ErrorUpdateKind::diagonal: solved = detail::solve_vq<DiagonalUpdate>(W, prepared, config, quantizer); break;
+    case ErrorUpdateKind::exact: solved = detail::solve_vq<ExactUpdate>(W, prepared, config, quantizer); break;
+    case ErrorUpdateKind::none: solved = detail::solve_vq<NoFeedback>(W, prepared, config, quantizer); break;
+    }
+    GptvqResult out;
+    out.layer = quantizer.layer();
+    out.stats = solved.stats;
+    out.percdamp_used = prepared.percdamp;
+    out.cholesky_attempts = prepared.attempts;
+    const MatrixXd Hd = H.template cast<double>();
+    auto requantize = [&](VqLayer& layer) {
+        const Index per_group = layer.layout.bands() * layer.layout.k;
+        for (Index cg = 0; cg < layer.layout.column_groups(); ++cg)
+            config.codebooks.quantize(layer.codebooks.middleRows(cg * per_group, per_group),
+                                      layer.layout.k);
+    };
+    out.codebook_update = update_codebooks(out.layer, W, Hd, config.codebook_update, requantize);
+    out.Q = out.layer.dequantize();
+    out.proxy_loss = out.codebook_update.loss_after;
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+/// Named configurations. bits_per_dim b gives K = 2^(b*D) centroids (GPTVQ's --wbits);
+/// weights_per_codebook l is the tile size (--groupsize), with 256-column groups.
+namespace gptvq_presets {
+
+inline Index centroids_for(Index dim, double bits_per_dim) {
+    const double index_bits = bits_per_dim * static_cast<double>(dim);
+    VQLIB_CHECK(index_bits >= 1 && index_bits <= 16 && index_bits == std::floor(index_bits),
+                invalid_argument, "bits_per_dim * dim = ", index_bits,
+                ": expected a whole number of index bits in [1, 16]");
+    return Index{1} << static_cast<int>(index_bits);
+}
+
+/// The reference code's choices (spec §4, §9): Mahalanobis seeding, 100 EM iterations, empty
+/// clusters reset to zero, init weights U_jj and lookup weights 1/U_jj (D > 1 only), INT8
+/// codebooks with one fp32 scale per codebook, the diagonal update, and the Adam codebook update
+/// returned unconditionally.
+inline GptvqConfig reference_compatible(Index dim, double bits_per_dim, Index weights_per_codebook) {
+    GptvqConfig c;
+    c.name = "reference-compatible";
+    c.vq.dim = dim;
+    c.vq.k = centroids_for(dim, bits_per_dim);
+    c.vq.weights_per_codebook = weights_per_codebook;
+    c.vq.columns_per_group = 256;
+    c.vq.lookup = dim > 1 ? LookupMetric::inverse_u : LookupMetric::euclidean;
+    c.vq.init_weighting = dim > 1 ? InitWeighting::u : InitWeighting::none;
+    c.kmeans.max_iterations = 100;
+    c.kmeans.seeding = MahalanobisSeeding{/*reference_float32=*/true};
+    c.kmeans.empty_clusters = EmptyClusterPolicy::reset_to_zero;
+    c.kmeans.assignment = AssignmentMethod::direct;  // distances computed as the reference
+    c.codebooks.integer = IntegerCodebookOptions{8, CodebookScaleScope::per_codebook, ScaleStorage::fp32};
+    c.update = ErrorUpdateKind::diagonal;
+    c.codebook_update.method = CodebookUpdateMethod::adam;
+    c.codebook_update.keep_if_worse = true;
+    return c;
+}
+
+/// The best choices we know for the same storage (same bpw up to the codebook scale width):
+/// init weights 1/U_jj (the paper's), the exact joint metric for lookups, the exact D-column
+/// update, empty clusters split from the heaviest, and the exact least-squares codebook update
+/// (kept only when it lowers the loss). Codebook scales are stored as fp16.
+inline GptvqConfig best(Index dim, double bits_per_dim, Index weights_per_codebook) {
+    GptvqConfig c = reference_compatible(dim, bits_per_dim, weights_per_codebook);
+    c.name = "best";
+    c.vq.lookup = LookupMetric::exact;
+    c.vq.init_weighting = InitWeighting::inverse_u;
+    c.kmeans.empty_clusters = EmptyClusterPolicy::split_heaviest;
+    c.kmeans.seeding = MahalanobisSeeding{};
+    c.kmeans.assignment = AssignmentMethod::automatic;
+    c.codebooks.integer->scale_storage = ScaleStorage::fp16;
+    c.update = ErrorUpdateKind::exact;
+    c.codebook_update.method = CodebookUpdateMethod::least_squares;
+    c.codebook_update.keep_if_worse = false;
+    return c;
+}
+
+/// The paper's configurations (spec §5, INT8 codebooks, 256-column groups) by vector dimension
+/// and bits per value: 1D/2D at 2.125, 2.25, 3.125, 4.125 and 4D at 2.125, 2.25.
+inline GptvqConfig paper(Index dim, double bits_per_value, bool best_choices = true) {
+    struct Row {
+        Index dim;
+        double bpv;
+        double bits_per_dim;
+        Index weights;
+    };
+    constexpr Row table[] = {
+        {1, 2.125, 2, 256},  {1, 2.25, 2, 128},   {1, 3.125, 3, 512},  {1, 4.125, 4, 1024},
+        {2, 2.125, 2, 2048}, {2, 2.25, 2, 1024},  {2, 3.125, 3, 8192}, {2, 4.125, 4, 32768},
+        {4, 2.125, 2, 65536}, {4, 2.25, 2, 32768},
+    };
+    for (const Row& r : table) {
+        if (r.dim == dim && std::abs(r.bpv - bits_per_value) < 1e-9) {
+            GptvqConfig c = best_choices ? best(dim, r.bits_per_dim, r.weights)
+                                         : reference_compatible(dim, r.bits_per_dim, r.weights);
+            c.name = std::to_string(dim) + "D " + std::to_string(bits_per_value).substr(0, 5) +
+                     " bpv (" + c.name + ")";
+            return c;
+        }
+    }
+    throw invalid_argument(detail::concat("paper preset: dim = ", dim, ", bits_per_value = ",
+                                          bits_per_value,
+                                          ": expected 1D/2D at 2.125, 2.25, 3.125, 4.125 or 4D at "
+                                          "2.125, 2.25"));
+}
+
+}  // namespace gptvq_presets
+}  // namespace vqlib

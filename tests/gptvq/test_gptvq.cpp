@@ -1,0 +1,105 @@
+#include <vqlib/core/rng.hpp>
+#include <vqlib/gptvq.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+namespace {
+
+struct Layer {
+    vqlib::MatrixXf W;
+    vqlib::MatrixXd H;
+};
+
+Layer make_layer(vqlib::Index rows, vqlib::Index cols, std::uint64_t seed) {
+    vqlib::Rng rng(seed);
+    Layer l{vqlib::MatrixXf(rows, cols), {}};
+    for (vqlib::Index j = 0; j < cols; ++j)
+        for (vqlib::Index i = 0; i < rows; ++i) l.W(i, j) = static_cast<float>(rng.student_t(4));
+    vqlib::MatrixXf X(cols, 2 * cols);
+    for (vqlib::Index t = 0; t < X.cols(); ++t) {
+        const double shared = rng.normal();
+        for (vqlib::Index i = 0; i < cols; ++i)
+            X(i, t) = static_cast<float>((0.4 * shared + rng.normal()) * (1 + i % 7));
+    }
+    vqlib::HessianAccumulator acc(cols);
+    acc.add(X);
+    l.H = acc.finalize();
+    return l;
+}
+
+}  // namespace
+
+TEST_CASE("gptvq: presets, bits per weight and the codebook update") {
+    const auto l = make_layer(64, 256, 80);
+    // 2D, 2 bits per dimension, 2048 weights per codebook: 8 rows x 256 columns per tile.
+    const auto config = vqlib::gptvq_presets::best(2, 2, 2048);
+    CHECK(config.vq.k == 16);
+    const auto r = vqlib::gptvq(l.W, l.H, config);
+    CHECK(r.layer.layout.rows_per_codebook == 8);
+    CHECK(r.layer.layout.codebook_count() == 8);
+    // 4-bit indices per pair, INT8 codebooks, one fp16 scale per codebook.
+    const double expected = (64.0 * 128 * 4 + 8 * 16 * 2 * 8 + 8 * 16) / (64.0 * 256);
+    CHECK(r.layer.bits_per_weight() == expected);
+    CHECK(r.Q == r.layer.dequantize());
+    CHECK(r.codebook_update.loss_after <= r.codebook_update.loss_before);
+
+    // The GPTQ-style update beats quantizing without error feedback.
+    auto no_feedback = config;
+    no_feedback.update = vqlib::ErrorUpdateKind::none;
+    no_feedback.codebook_update.method = vqlib::CodebookUpdateMethod::none;
+    auto feedback = config;
+    feedback.codebook_update.method = vqlib::CodebookUpdateMethod::none;
+    CHECK(vqlib::gptvq(l.W, l.H, feedback).proxy_loss < vqlib::gptvq(l.W, l.H, no_feedback).proxy_loss);
+
+    // Paper presets: K and tile from the bpv table.
+    const auto p = vqlib::gptvq_presets::paper(4, 2.125);
+    CHECK(p.vq.k == 256);
+    CHECK(p.vq.weights_per_codebook == 65536);
+    CHECK(vqlib::gptvq_presets::paper(1, 3.125).vq.k == 8);
+    CHECK_THROWS_AS(vqlib::gptvq_presets::paper(4, 3.125), vqlib::invalid_argument);
+    CHECK_THROWS_AS(vqlib::gptvq_presets::best(2, 9, 2048), vqlib::invalid_argument);
+}
+
+TEST_CASE("gptvq: bit-identical with 1 and 2 threads") {
+    const auto l = make_layer(32, 256, 81);
+    auto config = vqlib::gptvq_presets::best(2, 2, 1024);
+    vqlib::set_num_threads(1);
+    const auto one = vqlib::gptvq(l.W, l.H, config);
+    vqlib::set_num_threads(2);
+    const auto two = vqlib::gptvq(l.W, l.H, config);
+    vqlib::set_num_threads(0);
+    CHECK(one.Q == two.Q);
+    CHECK(one.layer.indices == two.layer.indices);
+    CHECK(one.proxy_loss == two.proxy_loss);
+}
+
+TEST_CASE("gptvq: bad input is rejected with a clear error") {
+    using Catch::Contains;
+    const auto l = make_layer(16, 256, 82);
+    // K larger than the vectors of a tile: 1 row x 256 columns holds 128 pairs.
+    auto config = vqlib::gptvq_presets::reference_compatible(2, 4, 256);
+    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, config), Contains("k = 256") && Contains("128"));
+    // D not dividing the columns of a group.
+    config = vqlib::gptvq_presets::reference_compatible(3, 2, 768);
+    CHECK_THROWS_AS(vqlib::gptvq(l.W, l.H, config), vqlib::shape_error);
+    // Tiles that do not divide the layer: 3 rows x 256 columns, 16 rows.
+    config = vqlib::gptvq_presets::reference_compatible(2, 2, 768);
+    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, config), Contains("R = 16"));
+    // Columns not a multiple of the 256-column group.
+    const auto narrow = make_layer(16, 192, 83);
+    config = vqlib::gptvq_presets::reference_compatible(2, 2, 512);
+    CHECK_THROWS_WITH(vqlib::gptvq(narrow.W, narrow.H, config), Contains("C = 192"));
+    // NaN weights and a NaN Hessian.
+    config = vqlib::gptvq_presets::reference_compatible(2, 2, 512);
+    vqlib::MatrixXf W = l.W;
+    W(5, 17) = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH(vqlib::gptvq(W, l.H, config), Contains("W(5, 17) = nan"));
+    vqlib::MatrixXd H = l.H;
+    H(3, 3) = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_AS(vqlib::gptvq(l.W, H, config), vqlib::numerical_error);
+    // Act-order is not defined for codebook tiles.
+    config.hessian.act_order = true;
+    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, config), Contains("act_order"));
+}
