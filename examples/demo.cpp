@@ -1,10 +1,12 @@
 // vqlib demo: quantize an LLM-like linear layer with round-to-nearest and GPTQ, in integer and
-// floating-point formats at 8, 4, 3 and 2 bits, and print bits per weight, proxy loss and time.
+// floating-point formats at 8, 4, 3 and 2 bits, and with GPTVQ (1D/2D/4D vector quantization) at
+// the same rates; print bits per weight, proxy loss and time.
 //
 // The layer is generated deterministically (seeded): Student-t weights with a few heavy rows, and
 // calibration inputs with correlated features, a few outlier channels (20-60x) and one dead
 // channel, the traits that make real LLM layers hard to quantize.
 #include <vqlib/gptq.hpp>
+#include <vqlib/gptvq.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -82,6 +84,18 @@ void run(const Layer& layer, const char* method, G grid, vqlib::Index group) {
     print({method, grid.name(), group, result.layer.bits_per_weight(), result.proxy_loss, ms});
 }
 
+void run_vq(const Layer& layer, vqlib::Index dim, double bpv, bool best) {
+    const vqlib::GptvqConfig config = vqlib::gptvq_presets::paper(dim, bpv, best);
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = vqlib::gptvq(layer.W, layer.H, config);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const std::string format = std::to_string(dim) + "D K=" + std::to_string(config.vq.k) +
+                               (best ? "" : " ref");
+    print({"GPTVQ", format, config.vq.weights_per_codebook, result.layer.bits_per_weight(),
+           result.proxy_loss, ms});
+}
+
 }  // namespace
 
 int main() {
@@ -117,6 +131,16 @@ int main() {
             if (bits == 3)
                 run(layer, method,
                     MinifloatGrid(MinifloatFormat(2, 0, MinifloatSpecials::finite, 1), {}, fp16), 128);
+        }
+        // GPTVQ at the same rate (INT8 codebooks; the group column is the weights per codebook).
+        if (bits == 4) run_vq(layer, 2, 4.125, true);
+        if (bits == 3) {
+            run_vq(layer, 1, 3.125, true);
+            run_vq(layer, 2, 3.125, true);
+        }
+        if (bits == 2) {
+            run_vq(layer, 2, 2.125, false);
+            for (vqlib::Index dim : {1, 2, 4}) run_vq(layer, dim, 2.125, true);
         }
     }
     return 0;

@@ -54,8 +54,14 @@ struct LevelGrid {
     }
     std::uint32_t encode(float v, const vqlib::GridParams&) const {
         std::uint32_t best = 0;
-        for (std::uint32_t c = 1; c < levels.size(); ++c)
-            if ((v - levels[c]) * (v - levels[c]) < (v - levels[best]) * (v - levels[best])) best = c;
+        float best_distance = (v - levels[0]) * (v - levels[0]);
+        for (std::uint32_t c = 1; c < levels.size(); ++c) {
+            const float distance = (v - levels[c]) * (v - levels[c]);
+            if (distance < best_distance) {
+                best = c;
+                best_distance = distance;
+            }
+        }
         return best;
     }
     float decode(std::uint32_t code, const vqlib::GridParams& p) const {
