@@ -3,14 +3,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 namespace {
 
 vqlib::MatrixXf random_weight(vqlib::Index rows, vqlib::Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    vqlib::MatrixXf w(rows, cols);
-    for (vqlib::Index j = 0; j < cols; ++j)
-        for (vqlib::Index i = 0; i < rows; ++i) w(i, j) = static_cast<float>(rng.student_t(4));
-    return w;
+    return vqlib::test::student_t_matrix(rows, cols, seed, 4);
 }
 
 }  // namespace

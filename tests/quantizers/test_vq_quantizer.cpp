@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -13,11 +15,7 @@
 namespace {
 
 vqlib::MatrixXf random_weight(vqlib::Index rows, vqlib::Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    vqlib::MatrixXf w(rows, cols);
-    for (vqlib::Index j = 0; j < cols; ++j)
-        for (vqlib::Index i = 0; i < rows; ++i) w(i, j) = static_cast<float>(rng.student_t(5));
-    return w;
+    return vqlib::test::student_t_matrix(rows, cols, seed, 5);
 }
 
 vqlib::MatrixXd random_hessian(vqlib::Index n, std::uint64_t seed) {
