@@ -34,8 +34,7 @@ struct KMeansCodebookFitter {
         KMeansParameters p = parameters;
         p.k = k;
         if (weights.size() == 0) return kmeans(points, Weights{}, p).centroids;
-        const MatrixXf w = weights;  // contiguous column-major copy for the Weights view
-        return kmeans(points, Weights::elementwise(w), p).centroids;
+        return kmeans(points, Weights::elementwise(weights), p).centroids;
     }
 };
 
@@ -114,12 +113,7 @@ GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const 
     out.percdamp_used = prepared.percdamp;
     out.cholesky_attempts = prepared.attempts;
     const MatrixXd Hd = H.template cast<double>();
-    auto requantize = [&](VqLayer& layer) {
-        const Index per_group = layer.layout.bands() * layer.layout.k;
-        for (Index cg = 0; cg < layer.layout.column_groups(); ++cg)
-            config.codebooks.quantize(layer.codebooks.middleRows(cg * per_group, per_group),
-                                      layer.layout.k);
-    };
+    auto requantize = [&](VqLayer& layer) { requantize_codebooks(layer, config.codebooks); };
     out.codebook_update = update_codebooks(out.layer, W, Hd, config.codebook_update, requantize);
     out.Q = out.layer.dequantize();
     out.proxy_loss = out.codebook_update.loss_after;

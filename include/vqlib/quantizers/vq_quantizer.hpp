@@ -76,6 +76,15 @@ struct HalfCodebooks {
     Index scales_for(Index) const { return 0; }
 };
 
+/// Re-applies a storage format to every codebook of a layer, one column group at a time (the
+/// scope in which VqQuantizer applies it), e.g. after a codebook update.
+template <CodebookStorage Storage>
+void requantize_codebooks(VqLayer& layer, const Storage& storage) {
+    const Index per_group = layer.layout.bands() * layer.layout.k;
+    for (Index cg = 0; cg < layer.layout.column_groups(); ++cg)
+        storage.quantize(layer.codebooks.middleRows(cg * per_group, per_group), layer.layout.k);
+}
+
 template <CodebookFitter Fitter, CodebookStorage Storage = HalfCodebooks, Backend Compute = CpuBackend>
 class VqQuantizer {
 public:
@@ -235,7 +244,8 @@ private:
                         ": expected ", L.k, "x", D);
             layer_.codebook(L.codebook_of(band * L.rows_per_codebook, cg)) = centroids;
         });
-        storage_.quantize(layer_.codebooks.middleRows(cg * L.bands() * L.k, L.bands() * L.k), L.k);
+        const Index per_group = L.bands() * L.k;
+        storage_.quantize(layer_.codebooks.middleRows(cg * per_group, per_group), L.k);
     }
 
     VqOptions options_;
