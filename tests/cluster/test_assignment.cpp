@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/cluster.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,61 +16,15 @@
 
 namespace {
 
+using vqlib::test::normal_matrix;
+using vqlib::test::positive_matrix;
+using vqlib::test::ThreadCountScope;
+using vqlib::test::WeightFixture;
 using vqlib::Index;
 using vqlib::MatrixXf;
 using vqlib::WeightKind;
 using vqlib::Weights;
 using vqlib::detail::KernelWeights;
-
-MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed, double scale = 1.0) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(scale * rng.normal());
-    return m;
-}
-
-MatrixXf positive_matrix(Index rows, Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(0.1 + 2.0 * rng.uniform());
-    return m;
-}
-
-class ThreadCountScope {
-public:
-    explicit ThreadCountScope(int threads) { vqlib::set_num_threads(threads); }
-    ~ThreadCountScope() { vqlib::set_num_threads(0); }
-    ThreadCountScope(const ThreadCountScope&) = delete;
-    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
-};
-
-// Weights of one form for n points of dimension d, with the storage they view.
-struct WeightFixture {
-    MatrixXf storage;
-    Weights weights;
-
-    WeightFixture(WeightKind kind, Index n, Index d, std::uint64_t seed) {
-        switch (kind) {
-        case WeightKind::none: break;
-        case WeightKind::per_point:
-            storage = positive_matrix(n, 1, seed);
-            weights = Weights::per_point(storage.col(0));
-            break;
-        case WeightKind::per_coordinate:
-            storage = positive_matrix(d, 1, seed);
-            weights = Weights::per_coordinate(storage.col(0));
-            break;
-        case WeightKind::elementwise:
-            storage = positive_matrix(n, d, seed);
-            weights = Weights::elementwise(storage);
-            break;
-        }
-    }
-    WeightFixture(const WeightFixture&) = delete;
-    WeightFixture& operator=(const WeightFixture&) = delete;
-};
 
 // The documented arithmetic of the direct kernel, written out plainly: float32, terms
 // ((x - c)^2) * omega added in increasing j (direct_distance pins the products, so no FMA).
@@ -136,8 +92,8 @@ TEST_CASE("cluster/assignment: direct kernels match brute force for every D and 
     const Index n = 301;
     const Index k = 37;
     for (Index d = 1; d <= 19; ++d) {
-        const MatrixXf x = random_matrix(n, d, 10 + static_cast<std::uint64_t>(d));
-        const MatrixXf c = random_matrix(k, d, 20 + static_cast<std::uint64_t>(d));
+        const MatrixXf x = normal_matrix(n, d, 10 + static_cast<std::uint64_t>(d));
+        const MatrixXf c = normal_matrix(k, d, 20 + static_cast<std::uint64_t>(d));
         for (WeightKind kind : kAllKinds) {
             INFO("d = " << d << ", weights " << vqlib::to_string(kind));
             const WeightFixture w(kind, n, d, 30 + static_cast<std::uint64_t>(d));
@@ -157,8 +113,8 @@ TEST_CASE("cluster/assignment: every SIMD variant computes the same bits") {
     const Index n = 272;  // 2 x 128 + 16: unrolled and single blocks for every lane count
     const Index k = 29;
     for (Index d = 1; d <= 18; ++d) {
-        const MatrixXf x = random_matrix(n, d, 40 + static_cast<std::uint64_t>(d));
-        const MatrixXf c = random_matrix(k, d, 50 + static_cast<std::uint64_t>(d));
+        const MatrixXf x = normal_matrix(n, d, 40 + static_cast<std::uint64_t>(d));
+        const MatrixXf c = normal_matrix(k, d, 50 + static_cast<std::uint64_t>(d));
         const MatrixXf w = positive_matrix(n, d, 60 + static_cast<std::uint64_t>(d));
         vqlib::RowMajorMatrixXf rows = c;
         for (KernelWeights mode :
@@ -199,8 +155,8 @@ TEST_CASE("cluster/assignment: the GEMM path finds a nearest centroid") {
     const Index n = 300;
     const Index k = 600;
     for (Index d : {1, 2, 5, 8, 16, 20, 33}) {
-        const MatrixXf x = random_matrix(n, d, 70 + static_cast<std::uint64_t>(d));
-        const MatrixXf c = random_matrix(k, d, 80 + static_cast<std::uint64_t>(d));
+        const MatrixXf x = normal_matrix(n, d, 70 + static_cast<std::uint64_t>(d));
+        const MatrixXf c = normal_matrix(k, d, 80 + static_cast<std::uint64_t>(d));
         for (WeightKind kind : kAllKinds) {
             INFO("d = " << d << ", weights " << vqlib::to_string(kind));
             const WeightFixture w(kind, n, d, 90 + static_cast<std::uint64_t>(d));
@@ -276,8 +232,8 @@ TEST_CASE("cluster/assignment: ties go to the lowest index on both paths") {
 TEST_CASE("cluster/assignment: results do not depend on the thread count") {
     const Index n = 70001;
     const Index d = 4;
-    const MatrixXf x = random_matrix(n, d, 100);
-    const MatrixXf c = random_matrix(300, d, 101);
+    const MatrixXf x = normal_matrix(n, d, 100);
+    const MatrixXf c = normal_matrix(300, d, 101);
     const MatrixXf w = positive_matrix(n, d, 102);
     for (auto method : {vqlib::AssignmentMethod::direct, vqlib::AssignmentMethod::gemm}) {
         std::vector<std::int32_t> index1(static_cast<std::size_t>(n)), index2(index1.size());
@@ -299,8 +255,8 @@ TEST_CASE("cluster/assignment: results do not depend on the thread count") {
 }
 
 TEST_CASE("cluster/assignment: points given as blocks and maps are read in place") {
-    const MatrixXf big = random_matrix(90, 7, 110);
-    const MatrixXf c = random_matrix(12, 3, 111);
+    const MatrixXf big = normal_matrix(90, 7, 110);
+    const MatrixXf c = normal_matrix(12, 3, 111);
     const auto block = big.block(5, 2, 70, 3);  // outer stride 90
     const MatrixXf copy = block;
     CHECK(vqlib::nearest_centroids(block, c) == vqlib::nearest_centroids(copy, c));
@@ -321,11 +277,11 @@ TEST_CASE("cluster/assignment: the automatic rule depends on the shapes only") {
 }
 
 TEST_CASE("cluster/assignment: shape errors name the argument") {
-    const MatrixXf x = random_matrix(10, 2, 120);
-    const MatrixXf c = random_matrix(4, 2, 121);
+    const MatrixXf x = normal_matrix(10, 2, 120);
+    const MatrixXf c = normal_matrix(4, 2, 121);
     std::vector<std::int32_t> out(10);
     using Catch::Matchers::Contains;
-    const MatrixXf wrong = random_matrix(4, 3, 1);
+    const MatrixXf wrong = normal_matrix(4, 3, 1);
     CHECK_THROWS_AS(vqlib::assign_nearest(x, wrong, {}, out), vqlib::shape_error);
     CHECK_THROWS_WITH(vqlib::assign_nearest(x, wrong, {}, out), Contains("centroids are 4x3"));
     CHECK_THROWS_AS(vqlib::assign_nearest(x, MatrixXf(0, 2), {}, out), vqlib::shape_error);
@@ -344,8 +300,8 @@ TEST_CASE("cluster/assignment: shape errors name the argument") {
 }
 
 TEST_CASE("cluster/assignment: CpuBackend::nearest_centroid runs the direct kernel") {
-    const MatrixXf x = random_matrix(77, 3, 130);
-    const MatrixXf c = random_matrix(19, 3, 131);
+    const MatrixXf x = normal_matrix(77, 3, 130);
+    const MatrixXf c = normal_matrix(19, 3, 131);
     const std::vector<float> lambda = {0.5f, 2.0f, 1.25f};
     std::vector<std::int32_t> out(77), expected_index;
     std::vector<float> expected_distance;

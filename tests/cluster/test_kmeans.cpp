@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/cluster.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +17,10 @@
 
 namespace {
 
+using vqlib::test::normal_matrix;
+using vqlib::test::positive_matrix;
+using vqlib::test::ThreadCountScope;
+using vqlib::test::WeightFixture;
 using Catch::Matchers::Contains;
 using vqlib::EmptyClusterPolicy;
 using vqlib::Index;
@@ -22,22 +28,6 @@ using vqlib::KMeansParameters;
 using vqlib::MatrixXf;
 using vqlib::WeightKind;
 using vqlib::Weights;
-
-MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
-}
-
-MatrixXf positive_matrix(Index rows, Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(0.1 + 2.0 * rng.uniform());
-    return m;
-}
 
 // `blobs` well-separated Gaussian clusters of `per_blob` points in d dimensions.
 MatrixXf blobs(Index count, Index per_blob, Index d, std::uint64_t seed, float spread = 0.3f) {
@@ -51,39 +41,6 @@ MatrixXf blobs(Index count, Index per_blob, Index d, std::uint64_t seed, float s
             x(i, j) = centers(i % count, j) + spread * static_cast<float>(rng.normal());
     return x;
 }
-
-class ThreadCountScope {
-public:
-    explicit ThreadCountScope(int threads) { vqlib::set_num_threads(threads); }
-    ~ThreadCountScope() { vqlib::set_num_threads(0); }
-    ThreadCountScope(const ThreadCountScope&) = delete;
-    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
-};
-
-struct WeightFixture {
-    MatrixXf storage;
-    Weights weights;
-
-    WeightFixture(WeightKind kind, Index n, Index d, std::uint64_t seed) {
-        switch (kind) {
-        case WeightKind::none: break;
-        case WeightKind::per_point:
-            storage = positive_matrix(n, 1, seed);
-            weights = Weights::per_point(storage.col(0));
-            break;
-        case WeightKind::per_coordinate:
-            storage = positive_matrix(d, 1, seed);
-            weights = Weights::per_coordinate(storage.col(0));
-            break;
-        case WeightKind::elementwise:
-            storage = positive_matrix(n, d, seed);
-            weights = Weights::elementwise(storage);
-            break;
-        }
-    }
-    WeightFixture(const WeightFixture&) = delete;
-    WeightFixture& operator=(const WeightFixture&) = delete;
-};
 
 double weighted_distance(const MatrixXf& x, Index i, const MatrixXf& c, Index k, const Weights& w) {
     double s = 0.0;
@@ -182,7 +139,7 @@ TEST_CASE("cluster/kmeans: a converged result is a fixed point of both steps") {
 }
 
 TEST_CASE("cluster/kmeans: the weighted objective never increases") {
-    const MatrixXf x = random_matrix(600, 2, 10);
+    const MatrixXf x = normal_matrix(600, 2, 10);
     for (WeightKind kind : kAllKinds) {
         for (auto policy :
              {EmptyClusterPolicy::reset_to_zero, EmptyClusterPolicy::split_heaviest}) {
@@ -211,7 +168,7 @@ TEST_CASE("cluster/kmeans: the weighted objective never increases") {
 }
 
 TEST_CASE("cluster/kmeans: reset_to_zero reproduces the reference EM bit for bit") {
-    const MatrixXf x = random_matrix(500, 2, 30);
+    const MatrixXf x = normal_matrix(500, 2, 30);
     const MatrixXf seeds = x.topRows(16);
     for (WeightKind kind : {WeightKind::none, WeightKind::elementwise}) {
         const WeightFixture w(kind, x.rows(), x.cols(), 31);
@@ -245,7 +202,7 @@ TEST_CASE("cluster/kmeans: an exact fixed point ends the loop without changing t
 }
 
 TEST_CASE("cluster/kmeans: a positive tolerance stops on a small relative decrease") {
-    const MatrixXf x = random_matrix(2000, 2, 50);
+    const MatrixXf x = normal_matrix(2000, 2, 50);
     KMeansParameters p;
     p.k = 64;
     p.seeding = vqlib::RandomSeeding{};
@@ -317,12 +274,12 @@ TEST_CASE("cluster/seeding: quantiles of one-dimensional data") {
     for (int i = 0; i < 100; ++i) v(i, 0) = values[static_cast<std::size_t>(i)];
     const MatrixXf c = vqlib::QuantileSeeding{}.seed(v, {}, 5, rng);
     CHECK(c.col(0) == (vqlib::VectorXf(5) << 0, 25, 50, 74, 99).finished());
-    CHECK_THROWS_WITH(vqlib::QuantileSeeding{}.seed(random_matrix(10, 2, 1), {}, 3, rng),
+    CHECK_THROWS_WITH(vqlib::QuantileSeeding{}.seed(normal_matrix(10, 2, 1), {}, 3, rng),
                       Contains("d = 2"));
 }
 
 TEST_CASE("cluster/seeding: k-means++ is deterministic for a seed") {
-    const MatrixXf x = random_matrix(3000, 3, 60);
+    const MatrixXf x = normal_matrix(3000, 3, 60);
     const MatrixXf w = positive_matrix(3000, 3, 61);
     for (const Weights& weights : {Weights{}, Weights::elementwise(w)}) {
         vqlib::Rng a(5), b(5), c(6);
@@ -348,7 +305,7 @@ TEST_CASE("cluster/seeding: k-means++ is deterministic for a seed") {
 }
 
 TEST_CASE("cluster/seeding: random seeds are distinct points and follow the seed") {
-    const MatrixXf x = random_matrix(50, 2, 70);
+    const MatrixXf x = normal_matrix(50, 2, 70);
     vqlib::Rng a(1), b(1), c(2);
     const MatrixXf s20 = vqlib::RandomSeeding{}.seed(x, {}, 20, a);
     CHECK(same_bits(s20, vqlib::RandomSeeding{}.seed(x, {}, 20, b)));
@@ -397,7 +354,7 @@ TEST_CASE("cluster/kmeans: split_heaviest fills the clusters reset_to_zero leave
 TEST_CASE("cluster/kmeans: bit-identical results for 1 and 2 threads") {
     // Big enough for parallel chunks in seeding, assignment, M-step and objective.
     const Index n = 150000;
-    const MatrixXf x = random_matrix(n, 2, 90);
+    const MatrixXf x = normal_matrix(n, 2, 90);
     const MatrixXf w = positive_matrix(n, 2, 91);
     for (auto method : {vqlib::AssignmentMethod::direct, vqlib::AssignmentMethod::gemm}) {
         KMeansParameters p;
@@ -452,7 +409,7 @@ TEST_CASE("cluster/kmeans: subsampling is seeded, explicit and reported") {
 TEST_CASE("cluster/kmeans: kmeans_batch equals kmeans on each problem") {
     std::vector<MatrixXf> points, weights;
     for (std::uint64_t i = 0; i < 12; ++i) {
-        points.push_back(random_matrix(300 + 17 * static_cast<Index>(i), 2, 110 + i));
+        points.push_back(normal_matrix(300 + 17 * static_cast<Index>(i), 2, 110 + i));
         weights.push_back(positive_matrix(points.back().rows(), 2, 130 + i));
     }
     std::vector<vqlib::KMeansProblem> problems;
@@ -475,7 +432,7 @@ TEST_CASE("cluster/kmeans: kmeans_batch equals kmeans on each problem") {
 }
 
 TEST_CASE("cluster/kmeans: invalid arguments are refused with their values") {
-    const MatrixXf x = random_matrix(256, 2, 140);
+    const MatrixXf x = normal_matrix(256, 2, 140);
     KMeansParameters p;
     p.k = 300;
     CHECK_THROWS_AS(vqlib::kmeans(x, p), vqlib::invalid_argument);
@@ -531,7 +488,7 @@ TEST_CASE("cluster/kmeans: invalid arguments are refused with their values") {
 }
 
 TEST_CASE("cluster/kmeans: zero iterations give the seeds and their assignment") {
-    const MatrixXf x = random_matrix(100, 2, 150);
+    const MatrixXf x = normal_matrix(100, 2, 150);
     KMeansParameters p;
     p.k = 7;
     p.max_iterations = 0;

@@ -14,4 +14,22 @@ inline MatrixXf student_t_matrix(Index rows, Index cols, std::uint64_t seed, int
     return w;
 }
 
+/// Standard normal entries times `scale`, filled column by column.
+inline MatrixXf normal_matrix(Index rows, Index cols, std::uint64_t seed, double scale = 1.0) {
+    Rng rng(seed);
+    MatrixXf m(rows, cols);
+    for (Index j = 0; j < cols; ++j)
+        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(scale * rng.normal());
+    return m;
+}
+
+/// Entries uniform in [0.1, 2.1): positive weights.
+inline MatrixXf positive_matrix(Index rows, Index cols, std::uint64_t seed) {
+    Rng rng(seed);
+    MatrixXf m(rows, cols);
+    for (Index j = 0; j < cols; ++j)
+        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(0.1 + 2.0 * rng.uniform());
+    return m;
+}
+
 }  // namespace vqlib::test
