@@ -56,8 +56,6 @@ struct GptvqCodebookStorage {
     }
 };
 
-enum class ErrorUpdateKind { diagonal, exact, none };
-
 struct GptvqConfig {
     std::string name = "gptvq";
     VqOptions vq{};

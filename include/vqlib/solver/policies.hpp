@@ -70,6 +70,10 @@ struct NoFeedback {
     }
 };
 
+/// The error-update policy chosen at run time (recipes such as gptvq() and pvq() take it in their
+/// configuration and dispatch to the matching compile-time policy).
+enum class ErrorUpdateKind { diagonal, exact, none };
+
 static_assert(ErrorUpdatePolicy<DiagonalUpdate>);
 static_assert(ErrorUpdatePolicy<ExactUpdate>);
 static_assert(ErrorUpdatePolicy<NoFeedback>);
