@@ -3,28 +3,33 @@
 #   cmake/quickstart.sh demo   configure + build (Release), then run examples/demo.cpp
 #   cmake/quickstart.sh test   configure + build (Release), then run the tests
 #   cmake/quickstart.sh asan   the same with AddressSanitizer + UBSan
-# The package list is cmake/debian-packages.txt (OpenMP comes with g++ as libgomp).
+#   cmake/quickstart.sh fuzz   build the libFuzzer targets with Clang and run each briefly
+# The package list is cmake/debian-packages.txt (OpenMP comes with g++ as libgomp), plus
+# cmake/debian-packages-fuzz.txt for the fuzz preset.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 demo|test|asan" >&2
+    echo "usage: $0 demo|test|asan|fuzz" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    demo | test | asan) preset="$1" ;;
+    demo | test | asan | fuzz) preset="$1" ;;
     *) usage ;;
 esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
+package_lists=(cmake/debian-packages.txt)
+[[ "$preset" == fuzz ]] && package_lists+=(cmake/debian-packages-fuzz.txt)
+
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=()
     while read -r package; do
         status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
         [[ "$status" == "install ok installed" ]] || missing+=("$package")
-    done <cmake/debian-packages.txt
+    done < <(cat "${package_lists[@]}")
     if [[ ${#missing[@]} -gt 0 ]]; then
         echo "quickstart: installing missing packages: ${missing[*]}"
         sudo=""
@@ -34,7 +39,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
             apt-get install -y --no-install-recommends "${missing[@]}"
     fi
 else
-    echo "quickstart: no dpkg-query; install cmake/debian-packages.txt or equivalents yourself" >&2
+    echo "quickstart: no dpkg-query; install ${package_lists[*]} or equivalents yourself" >&2
 fi
 
 # Use every core unless the caller chose otherwise.
