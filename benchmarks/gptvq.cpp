@@ -5,32 +5,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include "layer_support.hpp"
 #include "ratio_reporter.hpp"
 
 namespace {
 
 constexpr vqlib::Index kSize = 4096;
 
-vqlib::MatrixXf random_matrix(vqlib::Index r, vqlib::Index c, std::uint64_t seed, bool channels) {
-    vqlib::Rng rng(seed);
-    vqlib::MatrixXf m(r, c);
-    for (vqlib::Index j = 0; j < c; ++j)
-        for (vqlib::Index i = 0; i < r; ++i)
-            m(i, j) = static_cast<float>(rng.normal() * (channels ? 1.0 + i % 5 : 1.0));
-    return m;
-}
+using vqlib::bench::random_matrix;
 
-void BM_GemmFloat_LayerSize(benchmark::State& state) {
-    const vqlib::MatrixXf a = random_matrix(kSize, kSize, 1, false);
-    const vqlib::MatrixXf b = random_matrix(kSize, kSize, 2, false);
-    vqlib::MatrixXf c(kSize, kSize);
-    for (auto _ : state) {
-        vqlib::parallel_for_ranges(kSize, 256, [&](vqlib::Index j0, vqlib::Index j1) {
-            c.middleCols(j0, j1 - j0).noalias() = a * b.middleCols(j0, j1 - j0);
-        });
-        benchmark::DoNotOptimize(c.data());
-    }
-}
+void BM_GemmFloat_LayerSize(benchmark::State& state) { vqlib::bench::gemm_of_layer_size(state, kSize); }
 
 void run_gptvq(benchmark::State& state, vqlib::CodebookUpdateMethod update) {
     const vqlib::MatrixXf W = random_matrix(kSize, kSize, 3, false);

@@ -17,8 +17,13 @@ public:
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {
             if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-            const std::string name = run.run_name.function_name;
+            // A benchmark with arguments is named "function/args"; a baseline label may name
+            // either form.
+            const std::string function = run.run_name.function_name;
+            const std::string name =
+                run.run_name.args.empty() ? function : function + "/" + run.run_name.args;
             times_[name] = run.GetAdjustedRealTime();
+            if (!times_.count(function) || function == name) times_[function] = times_[name];
             order_.push_back(name);
             const std::string prefix = "baseline=";
             if (run.report_label.rfind(prefix, 0) == 0) baseline_[name] = run.report_label.substr(prefix.size());

@@ -1,12 +1,16 @@
 // vqlib demo: quantize an LLM-like linear layer with round-to-nearest and GPTQ, in integer and
-// floating-point formats at 8, 4, 3 and 2 bits, and with GPTVQ (1D/2D/4D vector quantization) at
-// the same rates; print bits per weight, proxy loss and time.
+// floating-point formats at 8, 4, 3 and 2 bits, with GPTVQ (1D/2D/4D vector quantization) and with
+// PVQ (pyramid vector quantization on Hadamard-rotated weights) and with VPTQ (vectors along the
+// output dimension, residual VQ) at about the same rates; print bits per weight, proxy loss and
+// time.
 //
 // The layer is generated deterministically (seeded): Student-t weights with a few heavy rows, and
 // calibration inputs with correlated features, a few outlier channels (20-60x) and one dead
 // channel, the traits that make real LLM layers hard to quantize.
 #include <vqlib/gptq.hpp>
 #include <vqlib/gptvq.hpp>
+#include <vqlib/pvq.hpp>
+#include <vqlib/vptq.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -96,6 +100,27 @@ void run_vq(const Layer& layer, vqlib::Index dim, double bpv, bool best) {
            result.proxy_loss, ms});
 }
 
+void run_pvq(const Layer& layer, double bpw) {
+    const vqlib::PvqConfig config = vqlib::pvq_presets::best(bpw);
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = vqlib::pvq(layer.W, layer.H, config);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const std::string format = "D=32 K=" + std::to_string(config.pvq.pulses) + " +g8";
+    print({"PVQ", format, config.pvq.dim, result.bits_per_weight, result.proxy_loss, ms});
+}
+
+void run_vptq(const Layer& layer, vqlib::VptqConfig config) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = vqlib::vptq(layer.W, layer.H, config);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::string format = "v" + std::to_string(config.vector_len) + " k" +
+                         std::to_string(config.num_centroids);
+    if (config.num_res_centroids > 0) format += "+" + std::to_string(config.num_res_centroids);
+    print({"VPTQ", format, config.vector_len, result.bits_per_weight, result.proxy_loss, ms});
+}
+
 }  // namespace
 
 int main() {
@@ -111,7 +136,8 @@ int main() {
     baseline_loss = vqlib::proxy_loss(layer.W, vqlib::MatrixXf::Zero(rows, cols), layer.H);
     std::printf("threads: %d; bits/weight count codes, scales (fp16) and zero points as stored;\n"
                 "proxy loss = tr((W-Q) H (W-Q)^T); rel. = proxy loss / tr(W H W^T); GPTQ uses "
-                "act-order.\n\n",
+                "act-order;\nGPTVQ's group is the weights per codebook, PVQ's the vector dimension, VPTQ's the "
+                "vector length.\n\n",
                 vqlib::num_threads());
     std::printf("%-6s %-14s %6s %8s %14s %12s %9s\n", "method", "format", "group", "bits/w",
                 "proxy loss", "rel.", "time ms");
@@ -141,6 +167,17 @@ int main() {
         if (bits == 2) {
             run_vq(layer, 2, 2.125, false);
             for (vqlib::Index dim : {1, 2, 4}) run_vq(layer, dim, 2.125, true);
+        }
+        // PVQ: shape index + 8-bit gain per 32 weights, plus an fp16 norm per row (group column:
+        // the vector dimension).
+        run_pvq(layer, bits + 0.25);
+        // VPTQ: vectors of v rows of one column, fp16 codebooks, uint16 act-order permutation
+        // (group column: the vector length).
+        if (bits == 4) run_vptq(layer, vqlib::vptq_presets::make(2, 256));
+        if (bits == 3) run_vptq(layer, vqlib::vptq_presets::v4_k256_res16());
+        if (bits == 2) {
+            run_vptq(layer, vqlib::vptq_presets::v4_k256());
+            run_vptq(layer, vqlib::vptq_presets::make(8, 4096, 0));
         }
     }
     return 0;

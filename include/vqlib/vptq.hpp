@@ -9,7 +9,8 @@
 //     Euclidean nearest centroid per vector of v rows (VptqQuantizer)
 //   + residual VQ: a second codebook fitted on the first sweep's residual, then the sweep rerun
 //     from the original W with the greedy two-stage lookup.
-// The layer (VptqLayer) has VPTQ's checkpoint layout; io/vptq_checkpoint.hpp writes it.
+// The layer (VptqLayer) has VPTQ's checkpoint layout; io::save_vptq_model / add_vptq_layer
+// (io/vptq_checkpoint.hpp) write it as VPTQ's safetensors + quantization_config.
 //
 //   auto config = vqlib::vptq_presets::v8_k65536();
 //   auto result = vqlib::vptq(W, H, config);        // result.layer, result.Q, result.proxy_loss
@@ -17,6 +18,7 @@
 #include <vqlib/cluster.hpp>
 #include <vqlib/core.hpp>
 #include <vqlib/hessian.hpp>
+#include <vqlib/io/vptq_checkpoint.hpp>
 #include <vqlib/quantizers/vptq_layer.hpp>
 #include <vqlib/quantizers/vptq_quantizer.hpp>
 #include <vqlib/solver/block_solver.hpp>
@@ -53,7 +55,9 @@ struct VptqConfig {
     /// Codebook k-means: VPTQ uses random seeding, 100 Lloyd iterations, tolerance 1e-5.
     KMeansParameters kmeans = default_kmeans();
     HessianOptions hessian{};
-    SolverOptions solver{};
+    /// Row chunks of 1024 rows: each lookup batch is 1024/v vectors, so a large codebook is
+    /// streamed once per batch rather than once per 16 vectors.
+    SolverOptions solver{128, 1024};
 
     static KMeansParameters default_kmeans() {
         KMeansParameters p;

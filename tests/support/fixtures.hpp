@@ -34,4 +34,21 @@ inline double meta_number(const std::filesystem::path& meta, const std::string& 
     return std::stod(m[1].str());
 }
 
+/// The reference layer's W and H (W.npy, H.npy), loaded once per test executable.
+struct FixtureLayer {
+    MatrixXf W;
+    MatrixXf H;
+};
+
+inline const FixtureLayer& fixture_layer() {
+    static const FixtureLayer layer{load_npy_matrix(reference_layer_dir() / "W.npy"),
+                                    load_npy_matrix(reference_layer_dir() / "H.npy")};
+    return layer;
+}
+
+/// The reference's proxy loss of a configuration folder of the reference layer.
+inline double reference_loss(const std::string& folder) {
+    return meta_number(reference_layer_dir() / folder / "meta.json", "proxy_loss");
+}
+
 }  // namespace vqlib::test

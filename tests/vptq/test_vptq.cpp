@@ -18,24 +18,8 @@ namespace {
 
 using Catch::Matchers::Contains;
 using vqlib::Index;
-
-struct FixtureLayer {
-    vqlib::MatrixXf W;
-    vqlib::MatrixXf H;
-};
-
-const FixtureLayer& fixture_layer() {
-    static const FixtureLayer layer = [] {
-        const auto dir = vqlib::test::reference_layer_dir();
-        return FixtureLayer{vqlib::load_npy_matrix(dir / "W.npy"), vqlib::load_npy_matrix(dir / "H.npy")};
-    }();
-    return layer;
-}
-
-double reference_loss(const char* folder) {
-    return vqlib::test::meta_number(vqlib::test::reference_layer_dir() / folder / "meta.json",
-                                    "proxy_loss");
-}
+using vqlib::test::fixture_layer;
+using vqlib::test::reference_loss;
 
 /// A random layer with a PSD Hessian of correlated inputs.
 struct RandomLayer {
