@@ -32,4 +32,11 @@ inline MatrixXf positive_matrix(Index rows, Index cols, std::uint64_t seed) {
     return m;
 }
 
+/// ||a - b|| / ||b|| in double precision, for any two Eigen expressions of the same shape.
+template <class A, class B>
+double relative_difference(const A& a, const B& b) {
+    return (a.template cast<double>() - b.template cast<double>()).norm() /
+           b.template cast<double>().norm();
+}
+
 }  // namespace vqlib::test

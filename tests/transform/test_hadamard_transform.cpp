@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <cmath>
 #include <span>
 #include <vector>
@@ -21,18 +23,10 @@ using vqlib::transform::OddFactorPolicy;
 using vqlib::transform::RandomizedHadamard;
 
 MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
+    return vqlib::test::normal_matrix(rows, cols, seed);
 }
 
-template <class A, class B>
-double relative_difference(const A& a, const B& b) {
-    return (a.template cast<double>() - b.template cast<double>()).norm() /
-           b.template cast<double>().norm();
-}
+using vqlib::test::relative_difference;
 
 /// Sizes with a moderate dense matrix: powers of two and m * 2^k for each supported base m.
 std::vector<Index> dense_sizes() {

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <cmath>
 
 namespace {
@@ -17,18 +19,10 @@ using vqlib::transform::IncoherenceOptions;
 using vqlib::transform::IncoherenceTransform;
 
 MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
+    return vqlib::test::normal_matrix(rows, cols, seed);
 }
 
-template <class A, class B>
-double relative_difference(const A& a, const B& b) {
-    return (a.template cast<double>() - b.template cast<double>()).norm() /
-           b.template cast<double>().norm();
-}
+using vqlib::test::relative_difference;
 
 /// A PSD Hessian 2/n X X^T from correlated inputs with a few outlier features.
 MatrixXd random_hessian(Index cols, Index tokens, std::uint64_t seed) {
