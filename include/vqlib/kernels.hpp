@@ -1,0 +1,8 @@
+#pragma once
+// CPU decode kernels (the reference backend's dequantization and fused GEMV): decode-friendly
+// formats built from GPTVQ, VPTQ and INT4 layers, dequantize() / dequantize_half(), gemv() for
+// batches of 1..8 and matmul() for any batch.
+#include <vqlib/kernels/common.hpp>
+#include <vqlib/kernels/int4_gemv.hpp>
+#include <vqlib/kernels/vptq_gemv.hpp>
+#include <vqlib/kernels/vq_gemv.hpp>

@@ -1,0 +1,358 @@
+#pragma once
+// GPTVQ-layout layers (quantizers/vq_layer.hpp) in a decode-friendly format, with their
+// dequantization and fused GEMV y = W_hat x.
+//
+// Format. Rows are cut into tiles of 16 (tile_rows); within a tile the codes of one vector v
+// (D consecutive columns) for the 16 rows are contiguous: 16 bytes for K <= 256, 32 bytes
+// (uint16) for K <= 65536, and for K <= 16 two vectors share 16 bytes (vector 2p in the low
+// nibbles, 2p + 1 in the high ones). The last tile is padded with code 0. Codebooks are kept as
+// fp32 row-major (centroid after centroid), normalization scales as fp32 per (tile, block, lane).
+//
+// Strategies (GemvOptions::strategy, `automatic` = choose_strategy()):
+//   lut     per call, for every codebook (column group cg, band of rows) and every vector
+//           position vl of the group and batch column b, T[cb][vl][b][k] = c_k . x_seg; then
+//           each row adds T[...][code] per vector: one table read per vector and batch column.
+//   gather  each row reads the D coordinates of its centroid and multiplies them with x:
+//           D reads (shared by the batch) and D * B products per vector.
+// Cost model, per call with batch B, in units of one gathered float (g = 1; a 16-lane gather
+// costs 16 of them), against one lane's product-add (m = 1/8) and one lane's register lookup
+// (r = 1/4: a permute of a table row held in registers, possible when K <= 32 with AVX-512 or
+// K <= 16 with AVX2 and every 16-row tile lies in one band, i.e. rows_per_codebook % 16 == 0):
+//   lut    = codebooks * K * columns_per_group * B * m   (building the tables)
+//          + rows * V * B * (g or r)                     (one lookup per vector and column)
+//   gather = rows * V * D * (g + B * m)                  (D gathered coordinates, D*B products)
+// The table build is amortized when rows_per_codebook >= K * D / 8. With gathered lookups, lut
+// wins when B < D (1 + B / 8): D = 1 only at B = 1 (barely), D = 2 up to B = 2, D = 4 up to
+// B = 7, D = 8 always; with register lookups it wins for every D >= 1 and B <= 8. lut also needs
+// K <= 256 and tables of at most 64 MiB. Measured on an AVX-512 machine (one thread, 4096 x
+// 4096, benchmarks/decode.cpp): D = 2, K = 16: lut 10x faster than gather at B = 1, 1.6x at
+// B = 8; D = 4, K = 256: lut 3.3x faster at B = 1, gather 1.7x faster at B = 8.
+#include <vqlib/backend/backend.hpp>
+#include <vqlib/core/bits.hpp>
+#include <vqlib/kernels/common.hpp>
+#include <vqlib/kernels/tile_kernels.hpp>
+#include <vqlib/quantizers/vq_layer.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace vqlib::kernels {
+
+class VqGemvMatrix {
+public:
+    VqGemvMatrix() = default;
+
+    /// Re-lays out a VqLayer. Throws shape_error / invalid_argument, naming the field, when the
+    /// layer is inconsistent or outside what the kernels support: cols a multiple of D and of
+    /// columns_per_group (itself a multiple of D), rows a multiple of rows_per_codebook,
+    /// K <= 65536, indices < K, normalization blocks (scale_block) a multiple of D.
+    static VqGemvMatrix from_layer(const VqLayer& layer) {
+        const VqLayout& L = layer.layout;
+        VQLIB_CHECK(L.rows > 0 && L.cols > 0, shape_error, "VqGemvMatrix: layer is ", L.rows,
+                    "x", L.cols, ": expected a non-empty layer");
+        VQLIB_CHECK(L.dim >= 1 && L.cols % L.dim == 0, shape_error, "VqGemvMatrix: dim = ", L.dim,
+                    " does not divide cols = ", L.cols);
+        VQLIB_CHECK(L.columns_per_group >= 1 && L.columns_per_group % L.dim == 0 &&
+                        L.cols % L.columns_per_group == 0,
+                    shape_error, "VqGemvMatrix: columns_per_group = ", L.columns_per_group,
+                    ": expected a multiple of dim = ", L.dim, " dividing cols = ", L.cols);
+        VQLIB_CHECK(L.rows_per_codebook >= 1 && L.rows % L.rows_per_codebook == 0, shape_error,
+                    "VqGemvMatrix: rows_per_codebook = ", L.rows_per_codebook,
+                    ": expected a divisor of rows = ", L.rows);
+        VQLIB_CHECK_RANGE("VqGemvMatrix: k", L.k, Index{1}, Index{65536});
+        VQLIB_CHECK(layer.codebooks.rows() == L.codebook_count() * L.k &&
+                        layer.codebooks.cols() == L.dim,
+                    shape_error, "VqGemvMatrix: codebooks are ", layer.codebooks.rows(), "x",
+                    layer.codebooks.cols(), ": expected ", L.codebook_count() * L.k, "x", L.dim);
+        VQLIB_CHECK(layer.codebooks.size() < (Index{1} << 31), invalid_argument,
+                    "VqGemvMatrix: ", layer.codebooks.size(),
+                    " codebook entries: at most 2^31 are supported");
+        VQLIB_CHECK(layer.indices.rows() == L.rows && layer.indices.cols() == L.vectors_per_row(),
+                    shape_error, "VqGemvMatrix: indices are ", layer.indices.rows(), "x",
+                    layer.indices.cols(), ": expected ", L.rows, "x", L.vectors_per_row());
+        if (layer.scale_block > 0) {
+            VQLIB_CHECK(layer.scale_block % L.dim == 0, invalid_argument,
+                        "VqGemvMatrix: scale_block = ", layer.scale_block,
+                        ": expected a multiple of dim = ", L.dim);
+            VQLIB_CHECK(layer.scales.rows() == L.rows &&
+                            layer.scales.cols() == (L.cols + layer.scale_block - 1) / layer.scale_block,
+                        shape_error, "VqGemvMatrix: scales are ", layer.scales.rows(), "x",
+                        layer.scales.cols(), ": expected ", L.rows, "x",
+                        (L.cols + layer.scale_block - 1) / layer.scale_block);
+        }
+
+        VqGemvMatrix m;
+        m.layout_ = L;
+        m.code_bits_ = L.k <= 16 ? 4 : L.k <= 256 ? 8 : 16;
+        m.codebook_bits_ = layer.codebook_bits;
+        m.codebook_scale_bits_ = layer.codebook_scale_bits;
+        m.codebook_scale_count_ = layer.codebook_scale_count;
+        m.normalization_bits_ = layer.normalization_bits;
+        const Index V = L.vectors_per_row();
+        const Index tiles = m.tiles();
+        m.tile_bytes_ = m.code_bits_ == 4 ? (V + 1) / 2 * 16 : V * 16 * (m.code_bits_ / 8);
+        m.codes_.assign(static_cast<std::size_t>(tiles * m.tile_bytes_), 0);
+        for (Index r = 0; r < L.rows; ++r) {
+            const Index tile = r / tile_rows, lane = r % tile_rows;
+            std::uint8_t* t = m.codes_.data() + tile * m.tile_bytes_;
+            for (Index v = 0; v < V; ++v) {
+                const std::uint16_t code = layer.indices(r, v);
+                VQLIB_CHECK(code < L.k, invalid_argument, "VqGemvMatrix: index ", code,
+                            " at (row ", r, ", vector ", v, ") is out of range for k = ", L.k);
+                if (m.code_bits_ == 4) {
+                    t[(v >> 1) * 16 + lane] |= static_cast<std::uint8_t>(code << ((v & 1) * 4));
+                } else if (m.code_bits_ == 8) {
+                    t[v * 16 + lane] = static_cast<std::uint8_t>(code);
+                } else {
+                    std::memcpy(t + v * 32 + lane * 2, &code, 2);
+                }
+            }
+        }
+        m.codebooks_.resize(static_cast<std::size_t>(layer.codebooks.size()));
+        m.codebooks_t_.resize(m.codebooks_.size());
+        for (Index i = 0; i < layer.codebooks.rows(); ++i)
+            for (Index j = 0; j < L.dim; ++j) {
+                const Index cb = i / L.k, k = i % L.k;
+                m.codebooks_[static_cast<std::size_t>(i * L.dim + j)] = layer.codebooks(i, j);
+                m.codebooks_t_[static_cast<std::size_t>((cb * L.dim + j) * L.k + k)] = layer.codebooks(i, j);
+            }
+        if (layer.scale_block > 0) {
+            m.scale_block_ = layer.scale_block;
+            m.scale_blocks_ = layer.scales.cols();
+            m.scales_.assign(static_cast<std::size_t>(tiles * m.scale_blocks_ * tile_rows), 0.0f);
+            for (Index r = 0; r < L.rows; ++r)
+                for (Index blk = 0; blk < m.scale_blocks_; ++blk)
+                    m.scales_[static_cast<std::size_t>(
+                        ((r / tile_rows) * m.scale_blocks_ + blk) * tile_rows + r % tile_rows)] =
+                        layer.scales(r, blk);
+        }
+        return m;
+    }
+
+    Index rows() const { return layout_.rows; }
+    Index cols() const { return layout_.cols; }
+    const VqLayout& layout() const { return layout_; }
+    Index tiles() const { return (layout_.rows + tile_rows - 1) / tile_rows; }
+    /// Stored bits per code: 4 (K <= 16), 8 (K <= 256) or 16.
+    int code_bits() const { return code_bits_; }
+    Index tile_bytes() const { return tile_bytes_; }
+    const std::vector<std::uint8_t>& codes() const { return codes_; }
+    const std::vector<float>& codebooks() const { return codebooks_; }
+    /// The codebooks transposed, coordinate-major: entry (cb, k, j) at [(cb * D + j) * K + k].
+    const std::vector<float>& codebooks_transposed() const { return codebooks_t_; }
+    Index scale_block() const { return scale_block_; }
+    /// Normalization scales, [tile][block][16] (null without normalization).
+    const float* scales_data() const { return scales_.empty() ? nullptr : scales_.data(); }
+
+    /// The code of vector v of row r.
+    std::uint16_t code(Index r, Index v) const {
+        const std::uint8_t* t = codes_.data() + (r / tile_rows) * tile_bytes_;
+        const Index lane = r % tile_rows;
+        if (code_bits_ == 4) return static_cast<std::uint16_t>((t[(v >> 1) * 16 + lane] >> ((v & 1) * 4)) & 15);
+        if (code_bits_ == 8) return t[v * 16 + lane];
+        std::uint16_t c;
+        std::memcpy(&c, t + v * 32 + lane * 2, 2);
+        return c;
+    }
+
+    /// Normalization scale of row r for column block blk (1 without normalization).
+    float scale(Index r, Index blk) const {
+        return scales_[static_cast<std::size_t>(((r / tile_rows) * scale_blocks_ + blk) * tile_rows +
+                                                r % tile_rows)];
+    }
+
+    /// Bits as stored in this format: codes at code_bits() per vector (not ceil(log2 K)),
+    /// codebooks, codebook scales and normalization as the layer counts them.
+    BitsBreakdown bits() const {
+        BitsBreakdown b;
+        b.weights = rows() * cols();
+        b.codes = static_cast<double>(rows() * layout_.vectors_per_row()) * code_bits_;
+        b.codebooks = static_cast<double>(codebooks_.size()) * codebook_bits_;
+        b.parameters = static_cast<double>(codebook_scale_count_) * codebook_scale_bits_;
+        if (scale_block_ > 0) {
+            b.parameters += static_cast<double>(rows() * scale_blocks_) * normalization_bits_;
+            b.parameters += 2.0 * 16.0 * static_cast<double>(scale_blocks_);
+        }
+        return b;
+    }
+
+    /// Bytes the GEMV reads from memory: padded codes, the fp32 codebooks (once) and fp32
+    /// normalization scales.
+    std::size_t stream_bytes() const {
+        return codes_.size() + 4 * codebooks_.size() + 4 * scales_.size();
+    }
+
+    /// Floats of the lookup tables for a batch of B (codebooks x vectors per group x B x K).
+    double lut_floats(Index batch) const {
+        return static_cast<double>(layout_.codebook_count()) *
+               static_cast<double>(layout_.columns_per_group / layout_.dim) *
+               static_cast<double>(batch) * static_cast<double>(layout_.k);
+    }
+
+    /// True when the lut strategy looks codes up in registers with `isa` (see the header).
+    bool register_lookups(Isa isa) const {
+        isa = isa == Isa::automatic ? best_isa() : isa;
+        const Index limit = isa == Isa::avx512 ? 32 : isa == Isa::avx2 ? 16 : 0;
+        return layout_.k <= limit && layout_.rows_per_codebook % tile_rows == 0;
+    }
+
+    /// The cost model of the header comment.
+    VqStrategy choose_strategy(Index batch, Isa isa = Isa::automatic) const {
+        if (layout_.k > 256 || lut_floats(batch) * 4.0 > 64.0 * 1024 * 1024)
+            return VqStrategy::gather;
+        const double B = static_cast<double>(batch);
+        const double m = 1.0 / 8.0;
+        const double lookup = register_lookups(isa) ? 0.25 : 1.0;
+        const double vectors = static_cast<double>(rows() * layout_.vectors_per_row());
+        const double lut = static_cast<double>(layout_.codebook_count() * layout_.k *
+                                               layout_.columns_per_group) * B * m +
+                           vectors * B * lookup;
+        const double gather = vectors * static_cast<double>(layout_.dim) * (1.0 + B * m);
+        return lut < gather ? VqStrategy::lut : VqStrategy::gather;
+    }
+
+private:
+    VqLayout layout_;
+    int code_bits_ = 8;
+    Index tile_bytes_ = 0;
+    std::vector<std::uint8_t> codes_;
+    std::vector<float> codebooks_;
+    std::vector<float> codebooks_t_;
+    std::vector<float> scales_;
+    Index scale_block_ = 0;
+    Index scale_blocks_ = 0;
+    int codebook_bits_ = 16;
+    int codebook_scale_bits_ = 0;
+    Index codebook_scale_count_ = 0;
+    int normalization_bits_ = 4;
+};
+
+/// The dequantized layer, equal bit for bit to VqLayer::dequantize().
+inline MatrixXf dequantize(const VqGemvMatrix& m) {
+    const VqLayout& L = m.layout();
+    const Index D = L.dim;
+    MatrixXf W(m.rows(), m.cols());
+    const float* cb = m.codebooks().data();
+    parallel_for_ranges(L.vectors_per_row(), 64, [&](Index v0, Index v1) {
+        for (Index v = v0; v < v1; ++v) {
+            const Index cg = v * D / L.columns_per_group;
+            for (Index r = 0; r < m.rows(); ++r) {
+                const Index row = L.codebook_of(r, cg) * L.k + m.code(r, v);
+                for (Index j = 0; j < D; ++j) {
+                    const Index col = v * D + j;
+                    float w = cb[row * D + j];
+                    if (m.scale_block() > 0) w *= m.scale(r, col / m.scale_block());
+                    W(r, col) = w;
+                }
+            }
+        }
+    });
+    return W;
+}
+
+inline MatrixXh dequantize_half(const VqGemvMatrix& m) { return dequantize(m).cast<Eigen::half>(); }
+
+namespace detail {
+
+/// T[cb][vl][b][k] = sum_j c_{cb,k,j} * x(cg*cpg + vl*D + j, b), j ascending; the same bits
+/// from every instruction-set variant.
+inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa,
+                                          bool parallel) {
+    const VqLayout& L = m.layout();
+    // 32 floats of padding: register lookups read whole 16- or 32-entry rows when K is smaller.
+    std::vector<float> table(static_cast<std::size_t>(m.lut_floats(x.cols())) + 32, 0.0f);
+    VqTableTask task;
+    task.ct = m.codebooks_transposed().data();
+    task.k = L.k;
+    task.dim = L.dim;
+    task.vectors_per_group = L.columns_per_group / L.dim;
+    task.columns_per_group = L.columns_per_group;
+    task.bands = L.bands();
+    task.batch = x.cols();
+    task.x = x.data();
+    task.ldx = x.rows();
+    task.table = table.data();
+    run_chunks(L.codebook_count(), 4, parallel, [&](Index c0, Index c1) {
+        VqTableTask t = task;
+        t.cb_begin = c0;
+        t.cb_end = c1;
+        vq_tables(isa, t);
+    });
+    return table;
+}
+
+}  // namespace detail
+
+/// y = W_hat x for a batch of 1..8 (x: cols x B, y: rows x B), reading the codes directly.
+inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y,
+                 const GemvOptions& options = {}) {
+    detail::check_gemv_shapes("gemv (VQ)", m.rows(), m.cols(), x, y);
+    const Isa isa = resolve_isa(options.isa);
+    const Index B = x.cols();
+    VqStrategy strategy = options.strategy == VqStrategy::automatic ? m.choose_strategy(B, isa)
+                                                                    : options.strategy;
+    VQLIB_CHECK(strategy != VqStrategy::lut || m.layout().k <= 256, invalid_argument,
+                "gemv (VQ): the lut strategy needs k <= 256, the layer has k = ", m.layout().k);
+    VQLIB_CHECK(strategy != VqStrategy::lut || m.lut_floats(B) < 2147483648.0, invalid_argument,
+                "gemv (VQ): lookup tables of ", m.lut_floats(B),
+                " floats: too large (at most 2^31), use the gather strategy");
+    const bool lut = strategy == VqStrategy::lut;
+    // A column-major copy with contiguous columns (x may be any Ref).
+    const MatrixXf xc = x;
+    std::vector<float> table;
+    if (lut) table = detail::build_vq_tables(m, xc, isa, options.parallel);
+    MatrixXf yc(m.rows(), B);
+
+    const VqLayout& L = m.layout();
+    detail::VqTileTask task;
+    task.codes = m.codes().data();
+    task.tile_bytes = m.tile_bytes();
+    task.code_bits = m.code_bits();
+    task.vectors = L.vectors_per_row();
+    task.vectors_per_group = L.columns_per_group / L.dim;
+    task.dim = L.dim;
+    task.k = L.k;
+    task.bands = L.bands();
+    task.rows_per_codebook = L.rows_per_codebook;
+    task.rows = m.rows();
+    task.table = lut ? table.data() : m.codebooks().data();
+    task.x = xc.data();
+    task.ldx = xc.rows();
+    if (m.scale_block() > 0) {
+        task.scales = m.scales_data();
+        task.vectors_per_block = m.scale_block() / L.dim;
+        task.scale_blocks = (m.cols() + m.scale_block() - 1) / m.scale_block();
+    }
+    task.y = yc.data();
+    task.ldy = yc.rows();
+    // 8 tiles (128 rows) per chunk: the boundaries depend on the size only.
+    detail::run_chunks(m.tiles(), 8, options.parallel, [&](Index t0, Index t1) {
+        detail::VqTileTask t = task;
+        t.tile_begin = t0;
+        t.tile_end = t1;
+        detail::with_batch(B, [&](auto b) { detail::vq_tiles<decltype(b)::value>(isa, lut, t); });
+    });
+    y = yc;
+}
+
+inline MatrixXf gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
+    MatrixXf y(m.rows(), x.cols());
+    gemv(m, x, y, options);
+    return y;
+}
+
+/// y = W_hat x for any batch: the fused GEMV up to max_gemv_batch columns, above it (prefill)
+/// dequantize-then-GEMM (Eigen), parallel over column blocks of x.
+inline MatrixXf matmul(const VqGemvMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
+    detail::check_matmul_shapes("matmul (VQ)", m.cols(), x);
+    if (x.cols() >= 1 && x.cols() <= max_gemv_batch) return gemv(m, x, options);
+    const MatrixXf W = dequantize(m);
+    MatrixXf y(m.rows(), x.cols());
+    detail::run_chunks(x.cols(), 64, options.parallel, [&](Index c0, Index c1) {
+        y.middleCols(c0, c1 - c0).noalias() = W * x.middleCols(c0, c1 - c0);
+    });
+    return y;
+}
+
+}  // namespace vqlib::kernels

@@ -1,0 +1,251 @@
+// VPTQ decode kernels: the packed format's dequantization against VptqLayer::dequantize() (bit
+// for bit), and the fused GEMV against dequantize-then-multiply in fp32 on odd shapes (M not a
+// multiple of v), with outliers, residuals, groups, permutation and normalization, for packing
+// widths T from 1 to 32 bits, batches 1..8 and every instruction-set variant this CPU runs.
+//
+// Tolerance: |y - y_ref| <= 2 (n + 4) u sum_n (|W_n| |s_n| + |b_n|) |x_n| per entry, u = 2^-24
+// (the kernel folds scale into x and bias into one dot product, so the bound uses the unfolded
+// magnitudes).
+#include <vqlib/core/rng.hpp>
+#include <vqlib/kernels/vptq_gemv.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace {
+
+using namespace vqlib;
+using namespace vqlib::kernels;
+
+MatrixXf random_matrix(Index r, Index c, Rng& rng) {
+    MatrixXf m(r, c);
+    for (Index j = 0; j < c; ++j)
+        for (Index i = 0; i < r; ++i) m(i, j) = static_cast<float>(rng.normal());
+    return m;
+}
+
+/// Values that fp16 represents (VPTQ stores codebooks, scales and biases as fp16), rounded after
+/// scaling (a scaled fp16 value may fall among the subnormals and lose bits).
+MatrixXf fp16_matrix(Index r, Index c, Rng& rng, float scale = 1.0f) {
+    return (random_matrix(r, c, rng) * scale).cast<Eigen::half>().cast<float>();
+}
+
+struct VptqSpec {
+    Index m = 37, n = 53, v = 8, k = 16, kr = 0;
+    Index outliers = 0, v0 = 2, k0 = 5;
+    Index groups = 1;
+    bool norm = false, perm = false;
+    bool fp16 = true;  // codebooks of fp16 values (as VPTQ stores them); false: any floats
+};
+
+VptqLayer random_vptq_layer(const VptqSpec& s, std::uint64_t seed) {
+    Rng rng(seed);
+    VptqLayer layer;
+    VptqLayout& L = layer.layout;
+    L.out_features = s.m;
+    L.in_features = s.n;
+    L.vector_len = s.v;
+    L.num_centroids = s.k;
+    L.num_res_centroids = s.kr;
+    L.outlier_size = s.outliers;
+    L.outlier_vector_len = s.outliers > 0 ? s.v0 : 0;
+    L.outlier_centroids = s.outliers > 0 ? s.k0 : 0;
+    L.group_num = s.groups;
+    L.group_size = (s.n - s.outliers) / s.groups;
+    L.enable_norm = s.norm;
+    L.enable_perm = s.perm;
+    L.validate();
+    const Index R = L.row_blocks();
+    layer.centroids = s.fp16 ? fp16_matrix(s.groups * s.k, s.v, rng)
+                             : random_matrix(s.groups * s.k, s.v, rng);
+    const auto count = static_cast<std::size_t>(s.groups * R * L.group_size);
+    for (std::size_t i = 0; i < count; ++i)
+        layer.indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.k))));
+    if (s.kr > 0) {
+        layer.res_centroids = s.fp16 ? fp16_matrix(s.groups * s.kr, s.v, rng, 0.25f)
+                                     : MatrixXf(random_matrix(s.groups * s.kr, s.v, rng) * 0.25f);
+        for (std::size_t i = 0; i < count; ++i)
+            layer.res_indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.kr))));
+    }
+    if (s.outliers > 0) {
+        layer.outlier_centroids = fp16_matrix(s.k0, s.v0, rng, 4.0f);
+        for (Index i = 0; i < L.outlier_row_blocks() * s.outliers; ++i)
+            layer.outlier_indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.k0))));
+    }
+    if (s.perm) {
+        layer.perm.resize(static_cast<std::size_t>(s.n));
+        std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
+        for (Index i = s.n - 1; i > 0; --i)
+            std::swap(layer.perm[static_cast<std::size_t>(i)],
+                      layer.perm[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(i + 1)))]);
+    }
+    if (s.norm) {
+        layer.weight_scale = fp16_matrix(s.n, 1, rng).cwiseAbs();
+        layer.weight_bias = fp16_matrix(s.n, 1, rng, 0.1f);
+    }
+    layer.check_consistent();
+    return layer;
+}
+
+bool same_bits(const MatrixXf& a, const MatrixXf& b) {
+    return a.rows() == b.rows() && a.cols() == b.cols() &&
+           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+double worst_error(const MatrixXf& y, const VptqLayer& layer, const MatrixXf& x) {
+    const MatrixXf W = layer.dequantize();
+    const MatrixXf ref = W * x;
+    // Unfolded magnitudes: |W_stored| |scale| + |bias| per original column.
+    MatrixXf Ws = layer.dequantize_stored();
+    MatrixXf A(Ws.rows(), Ws.cols());
+    for (Index p = 0; p < Ws.cols(); ++p) {
+        const Index n = layer.perm.empty() ? p : layer.perm[static_cast<std::size_t>(p)];
+        A.col(n) = Ws.col(p).cwiseAbs();
+        if (layer.layout.enable_norm)
+            A.col(n) = (A.col(n).array() * std::abs(layer.weight_scale[n]) +
+                        std::abs(layer.weight_bias[n])).matrix();
+    }
+    const MatrixXf abs_ref = A * x.cwiseAbs();
+    const double u = std::ldexp(1.0, -24);
+    double worst = 0.0;
+    for (Index b = 0; b < y.cols(); ++b)
+        for (Index r = 0; r < y.rows(); ++r) {
+            const double bound = 2.0 * static_cast<double>(W.cols() + 4) * u * abs_ref(r, b) + 1e-30;
+            worst = std::max(worst, std::abs(double(y(r, b)) - double(ref(r, b))) / bound);
+        }
+    return worst;
+}
+
+std::vector<Isa> isas() {
+    std::vector<Isa> out{Isa::portable};
+    if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
+    if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
+    return out;
+}
+
+void check_layer(const VptqSpec& spec, std::uint64_t seed) {
+    const VptqLayer layer = random_vptq_layer(spec, seed);
+    const VptqGemvMatrix m = VptqGemvMatrix::from_layer(layer);
+    CHECK(m.fp16_codebooks() == spec.fp16);
+    REQUIRE(same_bits(dequantize_stored(m), layer.dequantize_stored()));
+    REQUIRE(same_bits(dequantize(m), layer.dequantize()));
+    REQUIRE(dequantize_half(m) == layer.dequantize().cast<Eigen::half>());
+    CHECK(m.bits().total() == Approx(layer.bits().total()));
+    Rng rng(seed + 1000);
+    for (Index B = 1; B <= max_gemv_batch; ++B) {
+        const MatrixXf x = random_matrix(spec.n, B, rng);
+        MatrixXf first;
+        for (Isa isa : isas()) {
+            INFO("v " << spec.v << " k " << spec.k << " kr " << spec.kr << " T " << m.total_bits()
+                      << " outliers " << spec.outliers << " groups " << spec.groups << " B " << B
+                      << " isa " << isa_name(isa));
+            const MatrixXf y = gemv(m, x, {isa, VqStrategy::automatic, true});
+            CHECK(worst_error(y, layer, x) <= 1.0);
+            if (first.size() == 0)
+                first = y;
+            else
+                CHECK(same_bits(y, first));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("VPTQ GEMV: packing widths from 1 to 32 bits", "[kernels][vptq]") {
+    std::uint64_t seed = 1;
+    // (k, k_res): T = 1, 2, 4, 2 + 2, 8, 10 + 2, 12, 16, 8 + 12, 16 + 16.
+    const std::vector<std::pair<Index, Index>> sizes{{2, 0},     {4, 0},       {16, 0},   {3, 4},
+                                                     {256, 0},   {1000, 3},    {4096, 0}, {65536, 0},
+                                                     {256, 4096}, {65536, 65536}};
+    for (auto [k, kr] : sizes) {
+        VptqSpec s;
+        s.k = k;
+        s.kr = kr;
+        check_layer(s, seed++);
+    }
+}
+
+TEST_CASE("VPTQ GEMV: vector lengths, outliers, groups, permutation and normalization",
+          "[kernels][vptq]") {
+    std::uint64_t seed = 100;
+    for (Index v : {1, 2, 3, 4, 6, 8, 12, 16}) {
+        VptqSpec s;
+        s.v = v;
+        s.k = 64;
+        s.kr = 16;
+        check_layer(s, seed++);
+        s.outliers = 3;  // 53 = 3 + 2 * 25
+        s.groups = 2;
+        s.perm = true;
+        s.norm = true;
+        check_layer(s, seed++);
+        s.v0 = 3;  // outlier row blocks not aligned with the main ones
+        s.k0 = 300;
+        s.m = 41;
+        check_layer(s, seed++);
+    }
+}
+
+TEST_CASE("VPTQ GEMV: codebooks that are not fp16 values", "[kernels][vptq]") {
+    for (Index v : {4, 8, 16}) {
+        VptqSpec s;
+        s.v = v;
+        s.k = 256;
+        s.kr = 16;
+        s.fp16 = false;
+        check_layer(s, 300 + static_cast<std::uint64_t>(v));
+        s.k = 65536;
+        s.kr = 0;
+        check_layer(s, 400 + static_cast<std::uint64_t>(v));
+    }
+}
+
+TEST_CASE("VPTQ GEMV: results do not depend on the thread count", "[kernels][vptq]") {
+    VptqSpec s;
+    s.m = 301;
+    s.n = 515;
+    s.outliers = 3;
+    s.groups = 2;
+    s.k = 256;
+    s.kr = 16;
+    s.perm = s.norm = true;
+    const VptqGemvMatrix m = VptqGemvMatrix::from_layer(random_vptq_layer(s, 9));
+    Rng rng(3);
+    const MatrixXf x = random_matrix(s.n, 5, rng);
+    set_num_threads(1);
+    const MatrixXf y1 = gemv(m, x);
+    set_num_threads(3);
+    const MatrixXf y3 = gemv(m, x);
+    set_num_threads(0);
+    const MatrixXf ys = gemv(m, x, {Isa::automatic, VqStrategy::automatic, false});
+    CHECK(same_bits(y1, y3));
+    CHECK(same_bits(y1, ys));
+}
+
+TEST_CASE("VPTQ matmul and errors", "[kernels][vptq]") {
+    VptqSpec s;
+    s.outliers = 3;
+    s.groups = 2;
+    s.kr = 4;
+    s.perm = s.norm = true;
+    const VptqLayer layer = random_vptq_layer(s, 77);
+    const VptqGemvMatrix m = VptqGemvMatrix::from_layer(layer);
+    Rng rng(4);
+    const MatrixXf x = random_matrix(s.n, 11, rng);
+    CHECK(worst_error(matmul(m, x), layer, x) <= 1.0);
+
+    MatrixXf y(s.m, 2);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(s.n + 1, 2), y), shape_error);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(s.n, 9)), shape_error);
+    MatrixXf y_bad(s.m, 3);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(s.n, 2), y_bad), shape_error);
+    VptqLayer bad = layer;
+    bad.indices[5] = 16;
+    CHECK_THROWS_AS(VptqGemvMatrix::from_layer(bad), invalid_argument);
+    bad = layer;
+    bad.indices.pop_back();
+    CHECK_THROWS_AS(VptqGemvMatrix::from_layer(bad), shape_error);
+}

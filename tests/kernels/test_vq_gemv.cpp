@@ -1,0 +1,228 @@
+// GPTVQ-layout decode kernels: the packed format's dequantization against VqLayer::dequantize()
+// (bit for bit), the fused GEMV against dequantize-then-multiply in fp32, for every D, K (4 to
+// 65536, non-powers of two included), both strategies, batches 1..8 and every instruction-set
+// variant this CPU runs (the variants agree bit for bit), thread-count determinism and errors.
+//
+// Tolerance of the GEMV against the reference: the two sum the same products in different
+// orders, so per entry |y - y_ref| <= 2 (n + 2) u sum_c |w_rc| |x_c| with u = 2^-24 and n the
+// columns (the standard bound for two summation orders, products included).
+#include <vqlib/core/rng.hpp>
+#include <vqlib/kernels/vq_gemv.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace vqlib;
+using namespace vqlib::kernels;
+
+MatrixXf random_matrix(Index r, Index c, Rng& rng) {
+    MatrixXf m(r, c);
+    for (Index j = 0; j < c; ++j)
+        for (Index i = 0; i < r; ++i) m(i, j) = static_cast<float>(rng.normal());
+    return m;
+}
+
+VqLayer random_vq_layer(Index rows, Index cols, Index d, Index k, Index rpc, Index cpg,
+                        Index scale_block, std::uint64_t seed) {
+    Rng rng(seed);
+    VqLayer layer;
+    layer.layout.rows = rows;
+    layer.layout.cols = cols;
+    layer.layout.dim = d;
+    layer.layout.k = k;
+    layer.layout.rows_per_codebook = rpc;
+    layer.layout.columns_per_group = cpg;
+    layer.codebooks = random_matrix(layer.layout.codebook_count() * k, d, rng);
+    layer.indices.resize(rows, cols / d);
+    for (Index v = 0; v < cols / d; ++v)
+        for (Index r = 0; r < rows; ++r)
+            layer.indices(r, v) = static_cast<std::uint16_t>(rng.below(static_cast<std::uint64_t>(k)));
+    if (scale_block > 0) {
+        layer.scale_block = scale_block;
+        layer.scales = random_matrix(rows, (cols + scale_block - 1) / scale_block, rng).cwiseAbs();
+    }
+    return layer;
+}
+
+bool same_bits(const MatrixXf& a, const MatrixXf& b) {
+    return a.rows() == b.rows() && a.cols() == b.cols() &&
+           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+/// max over entries of |y - ref| / bound (<= 1 passes).
+double worst_error(const MatrixXf& y, const MatrixXf& W, const MatrixXf& x) {
+    const MatrixXf ref = W * x;
+    const MatrixXf abs_ref = W.cwiseAbs() * x.cwiseAbs();
+    const double u = std::ldexp(1.0, -24);
+    double worst = 0.0;
+    for (Index b = 0; b < y.cols(); ++b)
+        for (Index r = 0; r < y.rows(); ++r) {
+            const double bound = 2.0 * static_cast<double>(W.cols() + 2) * u * abs_ref(r, b) + 1e-30;
+            worst = std::max(worst, std::abs(double(y(r, b)) - double(ref(r, b))) / bound);
+        }
+    return worst;
+}
+
+std::vector<Isa> isas() {
+    std::vector<Isa> out{Isa::portable};
+    if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
+    if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
+    return out;
+}
+
+void check_layer(const VqLayer& layer, std::uint64_t seed) {
+    const VqGemvMatrix m = VqGemvMatrix::from_layer(layer);
+    const MatrixXf W = layer.dequantize();
+    REQUIRE(same_bits(dequantize(m), W));
+    REQUIRE(dequantize_half(m) == W.cast<Eigen::half>());
+    Rng rng(seed);
+    std::vector<VqStrategy> strategies{VqStrategy::gather};
+    if (layer.layout.k <= 256) strategies.push_back(VqStrategy::lut);
+    for (Index B = 1; B <= max_gemv_batch; ++B) {
+        const MatrixXf x = random_matrix(layer.cols(), B, rng);
+        for (VqStrategy s : strategies) {
+            MatrixXf first;
+            for (Isa isa : isas()) {
+                INFO("D " << layer.layout.dim << " K " << layer.layout.k << " B " << B
+                          << " strategy " << (s == VqStrategy::lut ? "lut" : "gather") << " isa "
+                          << isa_name(isa));
+                const MatrixXf y = gemv(m, x, {isa, s, true});
+                CHECK(worst_error(y, W, x) <= 1.0);
+                if (first.size() == 0)
+                    first = y;
+                else
+                    CHECK(same_bits(y, first));  // the variants agree bit for bit
+            }
+        }
+        const MatrixXf y = gemv(m, x);  // automatic strategy and isa
+        CHECK(worst_error(y, W, x) <= 1.0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("VQ GEMV: every D and K on odd shapes", "[kernels][vq]") {
+    std::uint64_t seed = 1;
+    for (Index d : {1, 2, 4, 8}) {
+        const Index cols = d == 8 ? 56 : 52;  // columns are whole vectors
+        for (Index k : {4, 16, 17, 200, 256, 1000, 65536}) {
+            // One band of 37 rows and one column group; and per-row codebooks with two groups.
+            check_layer(random_vq_layer(37, cols, d, k, 37, cols, 0, seed), seed + 100);
+            ++seed;
+            if (k <= 1000) {
+                check_layer(random_vq_layer(37, cols, d, k, 1, cols / 2 % d == 0 ? cols / 2 : cols,
+                                            0, seed),
+                            seed + 100);
+                ++seed;
+            }
+        }
+    }
+}
+
+TEST_CASE("VQ GEMV: bands not aligned to tiles, normalization scales", "[kernels][vq]") {
+    // 3 bands of 13 rows cross the 16-row tiles; normalization blocks of 2 vectors.
+    check_layer(random_vq_layer(39, 52, 2, 16, 13, 26, 4, 7), 8);
+    check_layer(random_vq_layer(39, 52, 4, 256, 13, 52, 8, 9), 10);
+    check_layer(random_vq_layer(39, 52, 1, 300, 3, 52, 5, 11), 12);
+    // Partial last normalization block (52 = 3 * 16 + 4).
+    check_layer(random_vq_layer(21, 52, 4, 64, 21, 52, 16, 13), 14);
+}
+
+TEST_CASE("VQ GEMV: code widths and bits", "[kernels][vq]") {
+    const auto m4 = VqGemvMatrix::from_layer(random_vq_layer(32, 512, 2, 16, 32, 256, 0, 1));
+    CHECK(m4.code_bits() == 4);
+    CHECK(m4.bits().codes == 32.0 * 256 * 4);
+    CHECK(m4.stream_bytes() == m4.codes().size() + 4 * m4.codebooks().size());
+    const auto m8 = VqGemvMatrix::from_layer(random_vq_layer(32, 512, 4, 256, 32, 256, 0, 1));
+    CHECK(m8.code_bits() == 8);
+    CHECK(m8.codes().size() == 2u * 128 * 16);
+    const auto m16 = VqGemvMatrix::from_layer(random_vq_layer(17, 16, 2, 257, 17, 16, 0, 1));
+    CHECK(m16.code_bits() == 16);
+    CHECK(m16.codes().size() == 2u * 8 * 32);  // two tiles, padded
+}
+
+TEST_CASE("VQ GEMV: the cost model", "[kernels][vq]") {
+    // One band of 256 rows, D = 4, K = 256: the tables are amortized.
+    const auto band = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 4, 256, 256, 256, 0, 3));
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+        CHECK(band.choose_strategy(1, isa) == VqStrategy::lut);
+        CHECK(band.choose_strategy(2, isa) == VqStrategy::lut);
+        // At B = 8 a gathered table read per vector and column costs as much as D = 4 gathered
+        // coordinates.
+        CHECK(band.choose_strategy(8, isa) == VqStrategy::gather);
+    }
+    const auto d8 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 8, 16, 256, 256, 0, 3));
+    CHECK(d8.choose_strategy(8, Isa::portable) == VqStrategy::lut);
+    // D = 2, K = 16: gathered lookups lose at B = 8, register lookups win.
+    const auto d2 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 2, 16, 256, 256, 0, 3));
+    CHECK(d2.choose_strategy(8, Isa::portable) == VqStrategy::gather);
+    CHECK(d2.choose_strategy(8, Isa::avx2) == VqStrategy::lut);
+    CHECK(d2.choose_strategy(8, Isa::avx512) == VqStrategy::lut);
+    CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(39, 256, 2, 16, 13, 256, 0, 3))
+                    .register_lookups(Isa::avx512));
+    // Per-row codebooks: building tables costs more than it saves.
+    const auto per_row = VqGemvMatrix::from_layer(random_vq_layer(16, 256, 4, 256, 1, 256, 0, 3));
+    CHECK(per_row.choose_strategy(1) == VqStrategy::gather);
+    // K > 256: always gather.
+    const auto large_k = VqGemvMatrix::from_layer(random_vq_layer(16, 16, 2, 4096, 16, 16, 0, 3));
+    CHECK(large_k.choose_strategy(1) == VqStrategy::gather);
+}
+
+TEST_CASE("VQ GEMV: results do not depend on the thread count", "[kernels][vq]") {
+    const VqLayer layer = random_vq_layer(300, 512, 2, 256, 100, 256, 0, 21);
+    const VqGemvMatrix m = VqGemvMatrix::from_layer(layer);
+    Rng rng(5);
+    const MatrixXf x = random_matrix(512, 3, rng);
+    for (VqStrategy s : {VqStrategy::lut, VqStrategy::gather}) {
+        set_num_threads(1);
+        const MatrixXf y1 = gemv(m, x, {Isa::automatic, s, true});
+        set_num_threads(3);
+        const MatrixXf y3 = gemv(m, x, {Isa::automatic, s, true});
+        set_num_threads(0);
+        const MatrixXf ys = gemv(m, x, {Isa::automatic, s, false});
+        CHECK(same_bits(y1, y3));
+        CHECK(same_bits(y1, ys));
+    }
+}
+
+TEST_CASE("VQ matmul: prefill batches go through dequantize-then-GEMM", "[kernels][vq]") {
+    const VqLayer layer = random_vq_layer(37, 52, 4, 16, 37, 52, 0, 31);
+    const VqGemvMatrix m = VqGemvMatrix::from_layer(layer);
+    Rng rng(6);
+    const MatrixXf x = random_matrix(52, 13, rng);
+    CHECK(worst_error(matmul(m, x), layer.dequantize(), x) <= 1.0);
+    const MatrixXf x4 = random_matrix(52, 4, rng);
+    CHECK(same_bits(matmul(m, x4), gemv(m, x4)));
+}
+
+TEST_CASE("VQ GEMV: errors", "[kernels][vq]") {
+    VqLayer layer = random_vq_layer(37, 52, 4, 16, 37, 52, 0, 41);
+    const VqGemvMatrix m = VqGemvMatrix::from_layer(layer);
+    MatrixXf y(37, 1);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(51, 1), y), shape_error);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(52, 9)), shape_error);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(52, 0)), shape_error);
+    MatrixXf y_bad(36, 1);
+    CHECK_THROWS_AS(gemv(m, MatrixXf::Zero(52, 1), y_bad), shape_error);
+    CHECK_THROWS_WITH(gemv(m, MatrixXf::Zero(51, 1), y), Catch::Contains("x has 51 rows"));
+    CHECK_THROWS_AS(matmul(m, MatrixXf::Zero(50, 20)), shape_error);
+
+    VqLayer bad = layer;
+    bad.indices(3, 2) = 16;
+    CHECK_THROWS_AS(VqGemvMatrix::from_layer(bad), invalid_argument);
+    bad = layer;
+    bad.layout.columns_per_group = 26;  // codebook count no longer matches
+    CHECK_THROWS_AS(VqGemvMatrix::from_layer(bad), shape_error);
+    bad = layer;
+    bad.scale_block = 6;  // not a multiple of D = 4
+    bad.scales = MatrixXf::Ones(37, 9);
+    CHECK_THROWS_AS(VqGemvMatrix::from_layer(bad), invalid_argument);
+
+    const auto large = VqGemvMatrix::from_layer(random_vq_layer(16, 16, 2, 300, 16, 16, 0, 3));
+    CHECK_THROWS_AS(gemv(large, MatrixXf::Zero(16, 1), {Isa::automatic, VqStrategy::lut, true}),
+                    invalid_argument);
+}
