@@ -19,6 +19,13 @@
 // ratio printed at the end is time / memcpy time: <= 2 means >= 50% of memcpy bandwidth. The
 // VQ GEMVs are also run a second time as .../vsInt4 with the INT4 GEMV of the same shape and
 // batch as baseline: < 1 means faster than INT4.
+//
+// Hot and cold. A 4096 x 4096 layer at 2-4 bpw is 2-9 MB: run after run it stays in the last-
+// level cache, and the memcpy baseline then measures cache bandwidth. In LLM decoding every
+// layer's weights come from DRAM once per token, so each benchmark also runs "cold" (.../cold):
+// it cycles through copies of the format (and of x, y) whose total exceeds kColdBytes, so every
+// iteration streams its operand from DRAM; its baselines are the cold memcpy
+// (MemcpyCold/<bytes>, cycling the same way) and the cold INT4 GEMV.
 #include <vqlib/core/rng.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/kernels.hpp>
@@ -65,7 +72,8 @@ vqlib::VptqLayer vptq_layer(Index rows, Index cols, Index v, Index k, std::uint6
     L.num_centroids = k;
     L.group_num = 1;
     L.group_size = cols;
-    layer.centroids = random_matrix(k, v, seed + 1);
+    // fp16 values, as VPTQ stores its codebooks (the kernels then read fp16 copies).
+    layer.centroids = random_matrix(k, v, seed + 1).cast<Eigen::half>().cast<float>();
     layer.indices.resize(static_cast<std::size_t>(L.row_blocks() * cols));
     for (auto& i : layer.indices) i = static_cast<std::uint32_t>(rng.next() % static_cast<std::uint64_t>(k));
     return layer;
@@ -108,12 +116,25 @@ void set_counters(benchmark::State& state, double weights, double bytes) {
 
 /// Bytes per memcpy chunk: fixed, so the work split does not depend on the thread count.
 constexpr std::size_t kCopyChunk = 256 * 1024;
+/// Cold runs cycle through copies totalling at least this much (4x a 32 MiB last-level cache).
+constexpr std::size_t kColdBytes = std::size_t{128} << 20;
 
-void memcpy_bench(benchmark::State& state, std::size_t bytes, bool read_only) {
-    std::vector<std::uint8_t> src(bytes, 1), dst(read_only ? 0 : bytes);
+/// How many copies of `bytes` a cold run cycles through (1 when hot).
+std::size_t copies_for(std::size_t bytes, bool cold) {
+    return cold ? std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes) : 1;
+}
+
+void memcpy_bench(benchmark::State& state, std::size_t bytes, bool read_only, bool cold = false) {
+    const std::size_t n = copies_for(bytes, cold);
+    std::vector<std::vector<std::uint8_t>> srcs(n, std::vector<std::uint8_t>(bytes, 1));
+    std::vector<std::vector<std::uint8_t>> dsts(read_only ? 0 : n, std::vector<std::uint8_t>(bytes));
     std::vector<std::uint64_t> sums((bytes + kCopyChunk - 1) / kCopyChunk);
     const Index chunks = static_cast<Index>(sums.size());
+    std::size_t next = 0;
     for (auto _ : state) {
+        const std::vector<std::uint8_t>& src = srcs[next];
+        std::vector<std::uint8_t>& dst = read_only ? srcs[next] : dsts[next];
+        next = (next + 1) % n;
         vqlib::parallel_for(chunks, [&](Index c) {
             const std::size_t b0 = static_cast<std::size_t>(c) * kCopyChunk;
             const std::size_t n = std::min(kCopyChunk, bytes - b0);
@@ -134,62 +155,75 @@ void memcpy_bench(benchmark::State& state, std::size_t bytes, bool read_only) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// Runs gemv over `copies` copies of the format, x and y in turn (one copy: hot).
 template <class Fmt>
 void gemv_bench(benchmark::State& state, const Fmt& m, Index batch, kn::GemvOptions options,
-                std::size_t bytes) {
-    const MatrixXf x = random_matrix(m.cols(), batch, 9);
-    MatrixXf y(m.rows(), batch);
+                std::size_t bytes, bool cold) {
+    const std::size_t n = copies_for(bytes, cold);
+    const std::vector<Fmt> formats(n, m);
+    const std::vector<MatrixXf> xs(n, random_matrix(m.cols(), batch, 9));
+    std::vector<MatrixXf> ys(n, MatrixXf(m.rows(), batch));
+    std::size_t next = 0;
     for (auto _ : state) {
-        kn::gemv(m, x, y, options);
-        benchmark::DoNotOptimize(y.data());
+        kn::gemv(formats[next], xs[next], ys[next], options);
+        benchmark::DoNotOptimize(ys[next].data());
         benchmark::ClobberMemory();
+        next = (next + 1) % n;
     }
     set_counters(state, static_cast<double>(m.rows() * m.cols()), static_cast<double>(bytes));
 }
 
-void fp32_bench(benchmark::State& state, const MatrixXf& w, Index batch) {
+void fp32_bench(benchmark::State& state, const MatrixXf& w, Index batch, bool cold) {
+    const std::size_t n = copies_for(static_cast<std::size_t>(4 * w.size()), cold);
+    const std::vector<MatrixXf> ws(n, w);
     const MatrixXf x = random_matrix(w.cols(), batch, 9);
     MatrixXf y(w.rows(), batch);
+    std::size_t next = 0;
     for (auto _ : state) {
+        const MatrixXf& wn = ws[next];
         vqlib::parallel_for_ranges(w.rows(), 64, [&](Index r0, Index r1) {
-            y.middleRows(r0, r1 - r0).noalias() = w.middleRows(r0, r1 - r0) * x;
+            y.middleRows(r0, r1 - r0).noalias() = wn.middleRows(r0, r1 - r0) * x;
         });
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
+        next = (next + 1) % n;
     }
     set_counters(state, static_cast<double>(w.size()), 4.0 * static_cast<double>(w.size()));
 }
 
-std::string memcpy_name(std::size_t bytes) { return "Memcpy/" + std::to_string(bytes); }
+std::string memcpy_name(std::size_t bytes, bool cold) {
+    return (cold ? "MemcpyCold/" : "Memcpy/") + std::to_string(bytes);
+}
 
-void register_memcpy(std::size_t bytes, std::vector<std::size_t>& done) {
+void register_memcpy(std::size_t bytes, bool cold, std::vector<std::size_t>& done) {
+    const std::size_t key = 2 * bytes + (cold ? 1 : 0);
     for (auto b : done)
-        if (b == bytes) return;
-    done.push_back(bytes);
-    benchmark::RegisterBenchmark(memcpy_name(bytes).c_str(),
-                                 [bytes](benchmark::State& s) { memcpy_bench(s, bytes, false); })
+        if (b == key) return;
+    done.push_back(key);
+    benchmark::RegisterBenchmark(memcpy_name(bytes, cold).c_str(),
+                                 [bytes, cold](benchmark::State& s) { memcpy_bench(s, bytes, false, cold); })
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
-    benchmark::RegisterBenchmark(("ReadOnly/" + std::to_string(bytes)).c_str(),
-                                 [bytes](benchmark::State& s) {
-                                     memcpy_bench(s, bytes, true);
-                                     s.SetLabel("baseline=" + memcpy_name(bytes));
+    benchmark::RegisterBenchmark(((cold ? "ReadOnlyCold/" : "ReadOnly/") + std::to_string(bytes)).c_str(),
+                                 [bytes, cold](benchmark::State& s) {
+                                     memcpy_bench(s, bytes, true, cold);
+                                     s.SetLabel("baseline=" + memcpy_name(bytes, cold));
                                  })
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
 }
 
-void register_shape(Index rows, Index cols, std::vector<Index> batches) {
+void register_shape(Index rows, Index cols, std::vector<Index> batches, bool cold) {
     std::vector<std::size_t> copies;
     const std::string tag = std::to_string(rows) + "x" + std::to_string(cols);
     for (Index B : batches) {
-        const std::string suffix = "/" + tag + "/B=" + std::to_string(B);
+        const std::string suffix = "/" + tag + "/B=" + std::to_string(B) + (cold ? "/cold" : "");
         auto add = [&](const std::string& name, std::size_t bytes, auto run, bool vs_int4) {
-            register_memcpy(bytes, copies);
-            const std::string base = memcpy_name(bytes);
+            register_memcpy(bytes, cold, copies);
+            const std::string base = memcpy_name(bytes, cold);
             benchmark::RegisterBenchmark((name + suffix).c_str(),
-                                         [run, base](benchmark::State& s) {
-                                             run(s);
+                                         [run, base, cold](benchmark::State& s) {
+                                             run(s, cold);
                                              s.SetLabel("baseline=" + base);
                                          })
                 ->Unit(benchmark::kMicrosecond)
@@ -197,8 +231,8 @@ void register_shape(Index rows, Index cols, std::vector<Index> batches) {
             if (vs_int4) {
                 const std::string int4 = "Int4/g128" + suffix;
                 benchmark::RegisterBenchmark((name + suffix + "/vsInt4").c_str(),
-                                             [run, int4](benchmark::State& s) {
-                                                 run(s);
+                                             [run, int4, cold](benchmark::State& s) {
+                                                 run(s, cold);
                                                  s.SetLabel("baseline=" + int4);
                                              })
                     ->Unit(benchmark::kMicrosecond)
@@ -207,24 +241,24 @@ void register_shape(Index rows, Index cols, std::vector<Index> batches) {
         };
         Shape& sh = shape(rows, cols);
         add("Int4/g128", sh.int4.stream_bytes(),
-            [&sh, B](benchmark::State& s) { gemv_bench(s, sh.int4, B, {}, sh.int4.stream_bytes()); }, false);
+            [&sh, B](benchmark::State& s, bool c) { gemv_bench(s, sh.int4, B, {}, sh.int4.stream_bytes(), c); }, false);
         add("Fp32", static_cast<std::size_t>(4 * sh.w.size()),
-            [&sh, B](benchmark::State& s) { fp32_bench(s, sh.w, B); }, false);
+            [&sh, B](benchmark::State& s, bool c) { fp32_bench(s, sh.w, B, c); }, false);
         for (auto strategy : {kn::VqStrategy::lut, kn::VqStrategy::gather}) {
             const std::string st = strategy == kn::VqStrategy::lut ? "/lut" : "/gather";
             const kn::GemvOptions o{kn::Isa::automatic, strategy, true};
             add("Gptvq2D/K16" + st, sh.gptvq2.stream_bytes(),
-                [&sh, B, o](benchmark::State& s) { gemv_bench(s, sh.gptvq2, B, o, sh.gptvq2.stream_bytes()); },
+                [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq2, B, o, sh.gptvq2.stream_bytes(), c); },
                 true);
             add("Gptvq4D/K256" + st, sh.gptvq4.stream_bytes(),
-                [&sh, B, o](benchmark::State& s) { gemv_bench(s, sh.gptvq4, B, o, sh.gptvq4.stream_bytes()); },
+                [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq4, B, o, sh.gptvq4.stream_bytes(), c); },
                 true);
         }
         add("Vptq/v8/k65536", sh.vptq65536.stream_bytes(),
-            [&sh, B](benchmark::State& s) { gemv_bench(s, sh.vptq65536, B, {}, sh.vptq65536.stream_bytes()); },
+            [&sh, B](benchmark::State& s, bool c) { gemv_bench(s, sh.vptq65536, B, {}, sh.vptq65536.stream_bytes(), c); },
             true);
         add("Vptq/v8/k256", sh.vptq256.stream_bytes(),
-            [&sh, B](benchmark::State& s) { gemv_bench(s, sh.vptq256, B, {}, sh.vptq256.stream_bytes()); },
+            [&sh, B](benchmark::State& s, bool c) { gemv_bench(s, sh.vptq256, B, {}, sh.vptq256.stream_bytes(), c); },
             true);
     }
 }
@@ -232,7 +266,9 @@ void register_shape(Index rows, Index cols, std::vector<Index> batches) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    register_shape(4096, 4096, {1, 8});
-    register_shape(4096, 11008, {1});
+    register_shape(4096, 4096, {1, 8}, false);
+    register_shape(4096, 11008, {1}, false);
+    register_shape(4096, 4096, {1, 8}, true);
+    register_shape(4096, 11008, {1}, true);
     return vqlib::bench::run_with_ratios(argc, argv);
 }

@@ -5,6 +5,8 @@
 // cluster/assignment_kernels.hpp), so the .cu tests reach CpuBackend through these functions.
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/types.hpp>
+#include <vqlib/quantizers/vptq_layer.hpp>
+#include <vqlib/quantizers/vq_layer.hpp>
 
 #include <cstdint>
 #include <span>
@@ -18,5 +20,13 @@ void cpu_nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
 void cpu_dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out);
 /// CpuBackend::subtract_product.
 void cpu_subtract_product(MatrixRef c, ConstMatrixRef a, ConstMatrixRef b);
+
+/// CpuDecodeBackend::dequantize of the prepared layer (nvcc 13 does not compile the CPU decode
+/// kernels, vqlib/kernels.hpp, either).
+MatrixXf cpu_decode_dequantize(const VqLayer& layer);
+MatrixXf cpu_decode_dequantize(const VptqLayer& layer);
+/// CpuDecodeBackend::matmul of the prepared layer.
+MatrixXf cpu_decode_matmul(const VqLayer& layer, ConstMatrixRef x);
+MatrixXf cpu_decode_matmul(const VptqLayer& layer, ConstMatrixRef x);
 
 }  // namespace vqlib::test_cuda

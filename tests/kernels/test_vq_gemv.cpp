@@ -109,7 +109,7 @@ TEST_CASE("VQ GEMV: every D and K on odd shapes", "[kernels][vq]") {
     std::uint64_t seed = 1;
     for (Index d : {1, 2, 4, 8}) {
         const Index cols = d == 8 ? 56 : 52;  // columns are whole vectors
-        for (Index k : {4, 16, 17, 200, 256, 1000, 65536}) {
+        for (Index k : {4, 16, 17, 33, 64, 100, 128, 200, 256, 1000, 65536}) {
             // One band of 37 rows and one column group; and per-row codebooks with two groups.
             check_layer(random_vq_layer(37, cols, d, k, 37, cols, 0, seed), seed + 100);
             ++seed;
@@ -164,6 +164,15 @@ TEST_CASE("VQ GEMV: the cost model", "[kernels][vq]") {
     CHECK(d2.choose_strategy(8, Isa::avx512) == VqStrategy::lut);
     CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(39, 256, 2, 16, 13, 256, 0, 3))
                     .register_lookups(Isa::avx512));
+    // Sliced register lookups up to K = 128 with AVX-512 only; dearer per slice.
+    const auto k64 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 2, 64, 256, 256, 0, 3));
+    const auto k200 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 2, 200, 256, 256, 0, 3));
+    CHECK(k64.register_lookups(Isa::avx512));
+    CHECK_FALSE(k64.register_lookups(Isa::avx2));
+    CHECK_FALSE(k200.register_lookups(Isa::avx512));
+    CHECK(k64.lookup_cost(Isa::avx512) > d2.lookup_cost(Isa::avx512));
+    CHECK(k64.lookup_cost(Isa::avx512) < k200.lookup_cost(Isa::avx512));
+    CHECK(k200.lookup_cost(Isa::avx512) == 1.0);
     // Per-row codebooks: building tables costs more than it saves.
     const auto per_row = VqGemvMatrix::from_layer(random_vq_layer(16, 256, 4, 256, 1, 256, 0, 3));
     CHECK(per_row.choose_strategy(1) == VqStrategy::gather);

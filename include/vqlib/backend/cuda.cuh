@@ -6,12 +6,14 @@
 //   cuda/dequantize.cuh  grouped scalar, GPTVQ (DeviceVqLayer), VPTQ packed (DeviceVptqLayer)
 //   cuda/gemv.cuh        fused dequant-GEMV, batch 1..8, for both layer types
 //   cuda/backend.cuh     vqlib::CudaBackend (the Backend trait)
+//   cuda/decode.cuh      vqlib::CudaDecodeBackend (the DecodeBackend trait, backend/decode.hpp)
 #if !defined(__CUDACC__)
 #error "vqlib/backend/cuda.cuh is a CUDA header: compile this translation unit with nvcc (a .cu file)"
 #else
 #include <vqlib/backend/cuda/assignment.cuh>
 #include <vqlib/backend/cuda/backend.cuh>
 #include <vqlib/backend/cuda/common.cuh>
+#include <vqlib/backend/cuda/decode.cuh>
 #include <vqlib/backend/cuda/dequantize.cuh>
 #include <vqlib/backend/cuda/gemv.cuh>
 #endif

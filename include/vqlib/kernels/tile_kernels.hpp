@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #ifdef VQLIB_KERNELS_X86
 #include <immintrin.h>

@@ -15,18 +15,22 @@
 //   gather  each row reads the D coordinates of its centroid and multiplies them with x:
 //           D reads (shared by the batch) and D * B products per vector.
 // Cost model, per call with batch B, in units of one gathered float (g = 1; a 16-lane gather
-// costs 16 of them), against one lane's product-add (m = 1/8) and one lane's register lookup
-// (r = 1/4: a permute of a table row held in registers, possible when K <= 32 with AVX-512 or
-// K <= 16 with AVX2 and every 16-row tile lies in one band, i.e. rows_per_codebook % 16 == 0):
+// costs 16 of them), against one lane's product-add (m) and one lane's register lookup (r: a
+// permute of table rows held in registers, possible when every 16-row tile lies in one band,
+// i.e. rows_per_codebook % 16 == 0, and K is small):
 //   lut    = codebooks * K * columns_per_group * B * m   (building the tables)
 //          + rows * V * B * (g or r)                     (one lookup per vector and column)
 //   gather = rows * V * D * (g + B * m)                  (D gathered coordinates, D*B products)
-// The table build is amortized when rows_per_codebook >= K * D / 8. With gathered lookups, lut
-// wins when B < D (1 + B / 8): D = 1 only at B = 1 (barely), D = 2 up to B = 2, D = 4 up to
-// B = 7, D = 8 always; with register lookups it wins for every D >= 1 and B <= 8. lut also needs
-// K <= 256 and tables of at most 64 MiB. Measured on an AVX-512 machine (one thread, 4096 x
-// 4096, benchmarks/decode.cpp): D = 2, K = 16: lut 10x faster than gather at B = 1, 1.6x at
-// B = 8; D = 4, K = 256: lut 3.3x faster at B = 1, gather 1.7x faster at B = 8.
+// The constants were measured on an AVX-512 machine (AMD EPYC, 2 threads, 4096 x 4096,
+// benchmarks/decode.cpp), where gathers are slow: m = 1/32 (1/8 for the other variants, which
+// gather with cheaper loads), r = 0.1 for K <= 32, 0.2 for K <= 64 (two 32-entry slices) and
+// 0.75 for K <= 128 (four slices, the tables no longer fit the L1 cache); AVX2 permutes K <= 16
+// at r = 0.2; larger K are gathered (g). So lut wins at B = 1 for every D and K <= 256 unless
+// the codebooks are so many that building the tables dominates (per-row codebooks), and keeps
+// winning up to B = 8 with register lookups; with gathered lookups the gather strategy takes
+// over near B >= D. Measured there at B = 1: D = 2, K = 16: lut 19x faster than gather;
+// D = 4, K = 256: lut 3.5x faster; at B = 8, D = 4, K = 256: gather 1.7x faster. lut also needs
+// K <= 256 and tables of at most 64 MiB.
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/bits.hpp>
 #include <vqlib/kernels/common.hpp>
@@ -193,8 +197,16 @@ public:
     /// True when the lut strategy looks codes up in registers with `isa` (see the header).
     bool register_lookups(Isa isa) const {
         isa = isa == Isa::automatic ? best_isa() : isa;
-        const Index limit = isa == Isa::avx512 ? 32 : isa == Isa::avx2 ? 16 : 0;
+        const Index limit = isa == Isa::avx512 ? 128 : isa == Isa::avx2 ? 16 : 0;
         return layout_.k <= limit && layout_.rows_per_codebook % tile_rows == 0;
+    }
+
+    /// Cost of one lane's table lookup in the lut strategy, in gathered floats (the header).
+    double lookup_cost(Isa isa) const {
+        isa = isa == Isa::automatic ? best_isa() : isa;
+        if (!register_lookups(isa)) return 1.0;
+        if (isa == Isa::avx2) return 0.2;
+        return layout_.k <= 32 ? 0.1 : layout_.k <= 64 ? 0.2 : 0.75;
     }
 
     /// The cost model of the header comment.
@@ -202,8 +214,9 @@ public:
         if (layout_.k > 256 || lut_floats(batch) * 4.0 > 64.0 * 1024 * 1024)
             return VqStrategy::gather;
         const double B = static_cast<double>(batch);
-        const double m = 1.0 / 8.0;
-        const double lookup = register_lookups(isa) ? 0.25 : 1.0;
+        const Isa resolved = isa == Isa::automatic ? best_isa() : isa;
+        const double m = resolved == Isa::avx512 ? 1.0 / 32.0 : 1.0 / 8.0;
+        const double lookup = lookup_cost(resolved);
         const double vectors = static_cast<double>(rows() * layout_.vectors_per_row());
         const double lut = static_cast<double>(layout_.codebook_count() * layout_.k *
                                                layout_.columns_per_group) * B * m +
@@ -260,7 +273,8 @@ namespace detail {
 inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa,
                                           bool parallel) {
     const VqLayout& L = m.layout();
-    // 32 floats of padding: register lookups read whole 16- or 32-entry rows when K is smaller.
+    // 32 floats of padding: register lookups read whole 16- or 32-entry rows (whole slices of
+    // 32 entries) when K is smaller.
     std::vector<float> table(static_cast<std::size_t>(m.lut_floats(x.cols())) + 32, 0.0f);
     VqTableTask task;
     task.ct = m.codebooks_transposed().data();

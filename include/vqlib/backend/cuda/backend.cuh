@@ -20,7 +20,7 @@ namespace vqlib::cuda {
 namespace kernels {
 
 /// C (m x n, ld ldc) -= A (m x kk, ld lda) * B (kk x n, ld ldb), column-major, 16 x 16 tiles.
-__global__ void subtract_product(float* __restrict__ c, std::int64_t ldc,
+static __global__ void subtract_product(float* __restrict__ c, std::int64_t ldc,
                                  const float* __restrict__ a, std::int64_t lda,
                                  const float* __restrict__ b, std::int64_t ldb, std::int64_t m,
                                  std::int64_t n, std::int64_t kk) {

@@ -11,6 +11,10 @@
 // EIGEN_NO_CUDA it does not annotate its functions __host__ __device__, which avoids nvcc's
 // warnings #20012 on Eigen's defaulted members). Device code uses raw pointers only.
 //
+// Kernels that are not templates are declared `static`: each .cu translation unit gets its own
+// copy, so a program may include these headers from several of them (nvcc ignores `inline` on
+// a __global__ function, and an external one would be defined twice at link time).
+//
 // Do not include vqlib/backend/cpu.hpp (or cluster/*) in a .cu file: nvcc 13's front end
 // mistranslates a nested pack expansion of cluster/assignment_kernels.hpp (the host compiler
 // then fails with "parameter packs not expanded"). Compare with the CPU backend from a separate

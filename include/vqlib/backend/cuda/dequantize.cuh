@@ -32,7 +32,7 @@ namespace kernels {
 
 /// out(r, j) = scale[g * rows + r] * (lut[codes(r, j)] - zero[g * rows + r]), g = g_idx[j];
 /// codes and out column-major (ld rows / ld_out), columns already offset by the caller.
-__global__ void dequantize_grouped(const std::uint16_t* __restrict__ codes, std::int64_t rows,
+static __global__ void dequantize_grouped(const std::uint16_t* __restrict__ codes, std::int64_t rows,
                                    std::int64_t cols, const float* __restrict__ lut,
                                    const float* __restrict__ scales,
                                    const float* __restrict__ zeros,
@@ -74,6 +74,9 @@ struct DeviceVqLayer {
 
     DeviceVqLayer() = default;
     explicit DeviceVqLayer(const VqLayer& layer) { upload(layer); }
+
+    Index rows() const { return layout.rows; }
+    Index cols() const { return layout.cols; }
 
     void upload(const VqLayer& layer) {
         const VqLayout& L = layer.layout;
@@ -133,7 +136,7 @@ struct DeviceVqLayer {
 namespace kernels {
 
 /// One thread per weight (r fastest): W(r, col) = codebook row (cb*K + idx)[j] [* scale].
-__global__ void dequantize_vq(const float* __restrict__ codebooks,
+static __global__ void dequantize_vq(const float* __restrict__ codebooks,
                               const std::uint16_t* __restrict__ indices,
                               const float* __restrict__ scales, std::int64_t scale_block,
                               std::int64_t rows, std::int64_t cols, int dim, std::int64_t k,
@@ -218,6 +221,9 @@ struct DeviceVptqLayer {
         (void)io::unpack_codes(vptq_packed_layout(layer.layout), packed_words);
         upload(layer, packed_words);
     }
+
+    Index rows() const { return layout.out_features; }
+    Index cols() const { return layout.in_features; }
 
     /// Uploads `packed_words` as they are (the caller vouches for them: codes within the
     /// codebooks, as io::pack_codes writes them).
@@ -352,7 +358,7 @@ inline VptqKernelArgs kernel_args(const DeviceVptqLayer& d) {
 namespace kernels {
 
 /// One thread per (row block, stored column): writes v rows of original column perm[p].
-__global__ void dequantize_vptq(VptqKernelArgs a, std::int64_t blocks_per_column,
+static __global__ void dequantize_vptq(VptqKernelArgs a, std::int64_t blocks_per_column,
                                 float* __restrict__ out, std::int64_t ld) {
     const std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (e >= blocks_per_column * a.N) return;
