@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <vector>
 
 namespace {
@@ -160,4 +162,10 @@ TEST_CASE("INT4 GEMV: thread count, prefill and errors", "[kernels][int4]") {
     ScalarLayer<IntGrid> three{IntGrid(3, true, {}, ScaleStorage::fp16), 16, {}, {}, {}};
     CHECK_THROWS_AS(Int4GemvMatrix::from_layer(three), invalid_argument);
     CHECK_THROWS_AS(Int4GemvMatrix::quantize_rtn(MatrixXf::Zero(4, 4), 7), invalid_argument);
+    layer = random_int4_layer(16, 64, 16, true, 2);
+    layer.params[5].scale = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_AS(Int4GemvMatrix::from_layer(layer), numerical_error);
+    MatrixXf w = MatrixXf::Ones(4, 4);
+    w(1, 2) = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH(Int4GemvMatrix::quantize_rtn(w, 2), Catch::Contains("w(1, 2)"));
 }

@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <algorithm>
 #include <numeric>
 #include <vector>
@@ -248,4 +250,10 @@ TEST_CASE("VPTQ matmul and errors", "[kernels][vptq]") {
     bad = layer;
     bad.indices.pop_back();
     CHECK_THROWS_AS(VptqGemvMatrix::from_layer(bad), shape_error);
+    bad = layer;
+    bad.res_centroids(1, 2) = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH(VptqGemvMatrix::from_layer(bad), Catch::Contains("res_centroids(1, 2)"));
+    bad = layer;
+    bad.weight_scale[4] = -std::numeric_limits<float>::infinity();
+    CHECK_THROWS_AS(VptqGemvMatrix::from_layer(bad), numerical_error);
 }

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -230,6 +231,15 @@ TEST_CASE("VQ GEMV: errors", "[kernels][vq]") {
     bad.scale_block = 6;  // not a multiple of D = 4
     bad.scales = MatrixXf::Ones(37, 9);
     CHECK_THROWS_AS(VqGemvMatrix::from_layer(bad), invalid_argument);
+    bad = layer;
+    bad.codebooks(5, 1) = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_AS(VqGemvMatrix::from_layer(bad), numerical_error);
+    CHECK_THROWS_WITH(VqGemvMatrix::from_layer(bad), Catch::Contains("codebooks(5, 1)"));
+    bad = layer;
+    bad.scale_block = 4;
+    bad.scales = MatrixXf::Ones(37, 13);
+    bad.scales(2, 3) = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH(VqGemvMatrix::from_layer(bad), Catch::Contains("scales(2, 3)"));
 
     const auto large = VqGemvMatrix::from_layer(random_vq_layer(16, 16, 2, 300, 16, 16, 0, 3));
     CHECK_THROWS_AS(gemv(large, MatrixXf::Zero(16, 1), {Isa::automatic, VqStrategy::lut, true}),

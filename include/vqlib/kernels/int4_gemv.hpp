@@ -11,6 +11,7 @@
 // GEMV: the standard dequant-in-register dot product, per group q = sum_c code_c * x_c and then
 // y += scale * (q - zero * sum_c x_c); lanes run over the 16 rows of a tile.
 #include <vqlib/core/bits.hpp>
+#include <vqlib/core/checks.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
 #include <vqlib/quantizers/scalar_grid.hpp>
@@ -54,6 +55,9 @@ public:
         for (Index g = 0; g < groups; ++g)
             for (Index r = 0; r < rows; ++r) {
                 const GridParams& p = layer.param(r, g);
+                VQLIB_CHECK(std::isfinite(p.scale) && std::isfinite(p.zero), numerical_error,
+                            "Int4GemvMatrix: scale ", p.scale, " / zero ", p.zero, " of (row ", r,
+                            ", group ", g, "): expected finite values");
                 VQLIB_CHECK(detail::fp16_exact(p.scale), invalid_argument,
                             "Int4GemvMatrix: scale ", p.scale, " of (row ", r, ", group ", g,
                             ") is not an fp16 value (use ScaleStorage::fp16)");
@@ -83,6 +87,7 @@ public:
     static Int4GemvMatrix quantize_rtn(const ConstMatrixRef& w, Index group_size = 128,
                                        bool symmetric = true) {
         const Index rows = w.rows(), cols = w.cols();
+        check_finite("Int4GemvMatrix::quantize_rtn: w", w);
         VQLIB_CHECK(rows > 0 && cols > 0, shape_error, "Int4GemvMatrix::quantize_rtn: matrix is ",
                     rows, "x", cols, ": expected a non-empty matrix");
         VQLIB_CHECK(group_size >= 2 && group_size % 2 == 0, invalid_argument,

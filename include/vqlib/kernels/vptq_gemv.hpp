@@ -10,6 +10,7 @@
 // Row blocks (v rows) are split into fixed chunks; each row block streams its codes once, the v
 // rows in SIMD lanes (8-float vectors for v % 8 == 0 on AVX2/AVX-512, 4-float for v % 4 == 0).
 #include <vqlib/core/bits.hpp>
+#include <vqlib/core/checks.hpp>
 #include <vqlib/io/packed_indices.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
@@ -29,6 +30,14 @@ public:
     static VptqGemvMatrix from_layer(const VptqLayer& layer) {
         layer.check_consistent();
         const VptqLayout& L = layer.layout;
+        check_finite("VptqGemvMatrix: centroids", layer.centroids);
+        if (L.has_residual()) check_finite("VptqGemvMatrix: res_centroids", layer.res_centroids);
+        if (L.has_outliers())
+            check_finite("VptqGemvMatrix: outlier_centroids", layer.outlier_centroids);
+        if (L.enable_norm) {
+            check_finite("VptqGemvMatrix: weight_scale", layer.weight_scale);
+            check_finite("VptqGemvMatrix: weight_bias", layer.weight_bias);
+        }
         VptqGemvMatrix m;
         m.layout_ = L;
         io::PackedLayout packed;

@@ -33,6 +33,7 @@
 // K <= 256 and tables of at most 64 MiB.
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/bits.hpp>
+#include <vqlib/core/checks.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
 #include <vqlib/quantizers/vq_layer.hpp>
@@ -72,6 +73,7 @@ public:
         VQLIB_CHECK(layer.codebooks.size() < (Index{1} << 31), invalid_argument,
                     "VqGemvMatrix: ", layer.codebooks.size(),
                     " codebook entries: at most 2^31 are supported");
+        check_finite("VqGemvMatrix: codebooks", layer.codebooks);
         VQLIB_CHECK(layer.indices.rows() == L.rows && layer.indices.cols() == L.vectors_per_row(),
                     shape_error, "VqGemvMatrix: indices are ", layer.indices.rows(), "x",
                     layer.indices.cols(), ": expected ", L.rows, "x", L.vectors_per_row());
@@ -84,6 +86,7 @@ public:
                         shape_error, "VqGemvMatrix: scales are ", layer.scales.rows(), "x",
                         layer.scales.cols(), ": expected ", L.rows, "x",
                         (L.cols + layer.scale_block - 1) / layer.scale_block);
+            check_finite("VqGemvMatrix: scales", layer.scales);
         }
 
         VqGemvMatrix m;
