@@ -191,6 +191,22 @@ TEST_CASE("VPTQ GEMV: vector lengths, outliers, groups, permutation and normaliz
     }
 }
 
+TEST_CASE("VPTQ GEMV: row blocks side by side, the last one partial", "[kernels][vptq]") {
+    // 29 rows = 4 blocks of 8, the last with 5 rows: batches 1 and 2 run the blocks 4 or 2 at a
+    // time (on AVX-512 two blocks per register), with and without a residual codebook.
+    std::uint64_t seed = 500;
+    for (Index kr : {0, 16}) {
+        VptqSpec s;
+        s.m = 29;
+        s.v = 8;
+        s.k = 300;
+        s.kr = kr;
+        check_layer(s, seed++);
+        s.m = 61;  // 8 blocks: two runs of 4, the second ending partial
+        check_layer(s, seed++);
+    }
+}
+
 TEST_CASE("VPTQ GEMV: codebooks that are not fp16 values", "[kernels][vptq]") {
     for (Index v : {4, 8, 16}) {
         VptqSpec s;
