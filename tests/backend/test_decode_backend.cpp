@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <cmath>
 #include <concepts>
 #include <cstring>
@@ -36,10 +38,7 @@ std::uint32_t random_below(Rng& rng, Index n) {
     return static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(n)));
 }
 
-bool same_bits(const MatrixXf& a, const MatrixXf& b) {
-    return a.rows() == b.rows() && a.cols() == b.cols() &&
-           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-}
+using test::same_bits;
 
 /// Entries of y farther from W x (in double) than tol * (|W| |x| + 1): the summation error of
 /// fp32 at these sizes is below 1e-5 |W| |x|, one wrong code moves an entry by about |W| |x| / N.

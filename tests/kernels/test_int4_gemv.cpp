@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <limits>
 
 #include <vector>
@@ -45,10 +47,7 @@ ScalarLayer<IntGrid> random_int4_layer(Index rows, Index cols, Index group_size,
     return layer;
 }
 
-bool same_bits(const MatrixXf& a, const MatrixXf& b) {
-    return a.rows() == b.rows() && a.cols() == b.cols() &&
-           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-}
+using test::same_bits;
 
 double worst_error(const MatrixXf& y, const Int4GemvMatrix& m, const MatrixXf& x) {
     const MatrixXf W = dequantize(m);

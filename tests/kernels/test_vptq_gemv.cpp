@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <limits>
 
 #include <algorithm>
@@ -92,10 +94,7 @@ VptqLayer random_vptq_layer(const VptqSpec& s, std::uint64_t seed) {
     return layer;
 }
 
-bool same_bits(const MatrixXf& a, const MatrixXf& b) {
-    return a.rows() == b.rows() && a.cols() == b.cols() &&
-           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-}
+using test::same_bits;
 
 double worst_error(const MatrixXf& y, const VptqLayer& layer, const MatrixXf& x) {
     const MatrixXf W = layer.dequantize();

@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/random.hpp"
+
 #include <limits>
 #include <string>
 #include <vector>
@@ -49,10 +51,7 @@ VqLayer random_vq_layer(Index rows, Index cols, Index d, Index k, Index rpc, Ind
     return layer;
 }
 
-bool same_bits(const MatrixXf& a, const MatrixXf& b) {
-    return a.rows() == b.rows() && a.cols() == b.cols() &&
-           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-}
+using test::same_bits;
 
 /// max over entries of |y - ref| / bound (<= 1 passes).
 double worst_error(const MatrixXf& y, const MatrixXf& W, const MatrixXf& x) {

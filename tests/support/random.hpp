@@ -1,7 +1,9 @@
 #pragma once
-// Test support: seeded random matrices shared by the tests.
+// Test support: seeded random matrices shared by the tests, and comparisons.
 #include <vqlib/core/rng.hpp>
 #include <vqlib/core/types.hpp>
+
+#include <cstring>
 
 namespace vqlib::test {
 
@@ -37,6 +39,13 @@ template <class A, class B>
 double relative_difference(const A& a, const B& b) {
     return (a.template cast<double>() - b.template cast<double>()).norm() /
            b.template cast<double>().norm();
+}
+
+/// True when a and b have the same shape and the same bits (two empty matrices included).
+inline bool same_bits(const MatrixXf& a, const MatrixXf& b) {
+    return a.rows() == b.rows() && a.cols() == b.cols() &&
+           (a.size() == 0 ||
+            std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0);
 }
 
 }  // namespace vqlib::test
