@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/decode_layers.hpp"
 #include "../support/random.hpp"
 
 #include <cmath>
@@ -27,17 +28,9 @@ static_assert(!DecodeBackend<CpuDecodeBackend, ScalarLayer<MinifloatGrid>>,
               "no CPU decode format for minifloat layers");
 static_assert(!DecodeBackend<CpuBackend, VqLayer>, "the algorithms' backend is not a decode backend");
 
-MatrixXf random_matrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = static_cast<float>(scale * rng.normal());
-    return m;
-}
-
-std::uint32_t random_below(Rng& rng, Index n) {
-    return static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(n)));
-}
-
+using test::random_int4_layer;
+using test::random_matrix;
+using test::random_vq_layer;
 using test::same_bits;
 
 /// Entries of y farther from W x (in double) than tol * (|W| |x| + 1): the summation error of
@@ -91,94 +84,20 @@ void check_decode(const Layer& layer, std::uint64_t seed) {
 
 // ---- layers of odd sizes ----------------------------------------------------------------------
 
-VqLayer random_vq_layer(Index rows, Index cols, Index dim, Index k, Index rows_per_codebook,
-                        Index columns_per_group, Index scale_block, std::uint64_t seed) {
-    Rng rng(seed);
-    VqLayer layer;
-    VqLayout& L = layer.layout;
-    L.rows = rows;
-    L.cols = cols;
-    L.dim = dim;
-    L.k = k;
-    L.rows_per_codebook = rows_per_codebook;
-    L.columns_per_group = columns_per_group;
-    layer.codebooks = random_matrix(L.codebook_count() * k, dim, rng);
-    layer.indices.resize(rows, L.vectors_per_row());
-    for (Index v = 0; v < L.vectors_per_row(); ++v)
-        for (Index r = 0; r < rows; ++r)
-            layer.indices(r, v) = static_cast<std::uint16_t>(random_below(rng, k));
-    if (scale_block > 0) {
-        layer.scale_block = scale_block;
-        layer.scales = random_matrix(rows, (cols + scale_block - 1) / scale_block, rng).cwiseAbs();
-    }
-    return layer;
-}
-
-/// fp16 values (VPTQ stores its codebooks, scales and biases as fp16).
-MatrixXf fp16_matrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-    return random_matrix(rows, cols, rng, scale).cast<Eigen::half>().cast<float>();
-}
-
-/// M x (outliers + groups * group_size), vectors of v rows, residual codebooks of k_res entries.
+/// M x (outliers + groups * group_size), vectors of v rows, residual codebooks of k_res entries;
+/// outlier columns with v0 = 2, k0 = 5.
 VptqLayer random_vptq_layer(Index M, Index v, Index k, Index k_res, Index groups, Index group_size,
                             Index outliers, bool norm_and_perm, std::uint64_t seed) {
-    Rng rng(seed);
-    VptqLayer layer;
-    VptqLayout& L = layer.layout;
-    L.out_features = M;
-    L.vector_len = v;
-    L.num_centroids = k;
-    L.num_res_centroids = k_res;
-    L.group_num = groups;
-    L.group_size = group_size;
-    L.outlier_size = outliers;
-    L.outlier_vector_len = outliers > 0 ? 2 : 0;
-    L.outlier_centroids = outliers > 0 ? 5 : 0;
-    L.in_features = outliers + groups * group_size;
-    L.enable_norm = norm_and_perm;
-    L.enable_perm = norm_and_perm;
-    const Index N = L.in_features;
-    const auto codes = static_cast<std::size_t>(groups * L.row_blocks() * group_size);
-    layer.centroids = fp16_matrix(groups * k, v, rng);
-    for (std::size_t i = 0; i < codes; ++i) layer.indices.push_back(random_below(rng, k));
-    if (k_res > 0) {
-        layer.res_centroids = fp16_matrix(groups * k_res, v, rng, 0.25);
-        for (std::size_t i = 0; i < codes; ++i) layer.res_indices.push_back(random_below(rng, k_res));
-    }
-    if (outliers > 0) {
-        layer.outlier_centroids = fp16_matrix(L.outlier_centroids, L.outlier_vector_len, rng, 4.0);
-        for (Index i = 0; i < L.outlier_row_blocks() * outliers; ++i)
-            layer.outlier_indices.push_back(random_below(rng, L.outlier_centroids));
-    }
-    if (norm_and_perm) {
-        layer.perm.resize(static_cast<std::size_t>(N));
-        std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
-        for (Index i = N - 1; i > 0; --i)
-            std::swap(layer.perm[static_cast<std::size_t>(i)],
-                      layer.perm[random_below(rng, i + 1)]);
-        layer.weight_scale = fp16_matrix(N, 1, rng).cwiseAbs();
-        layer.weight_bias = fp16_matrix(N, 1, rng, 0.1);
-    }
-    layer.check_consistent();
-    return layer;
-}
-
-ScalarLayer<IntGrid> random_int4_layer(Index rows, Index cols, Index group_size, bool symmetric,
-                                       std::uint64_t seed) {
-    Rng rng(seed);
-    ScalarLayer<IntGrid> layer{IntGrid(4, symmetric, {}, ScaleStorage::fp16), group_size, {}, {}, {}};
-    layer.codes.resize(rows, cols);
-    for (Index c = 0; c < cols; ++c)
-        for (Index r = 0; r < rows; ++r) layer.codes(r, c) = static_cast<std::uint16_t>(rng.below(16));
-    const Index groups = (cols + group_size - 1) / group_size;
-    for (Index g = 0; g < groups * rows; ++g) {
-        GridParams p;
-        p.scale = static_cast<float>(Eigen::half(0.01 + rng.uniform()));
-        p.zero = symmetric ? 8.0f : static_cast<float>(rng.below(16));
-        layer.params.push_back(p);
-    }
-    for (Index c = 0; c < cols; ++c) layer.g_idx.push_back(static_cast<std::int32_t>(c / group_size));
-    return layer;
+    test::VptqSpec s;
+    s.m = M;
+    s.n = outliers + groups * group_size;
+    s.v = v;
+    s.k = k;
+    s.kr = k_res;
+    s.outliers = outliers;
+    s.groups = groups;
+    s.norm = s.perm = norm_and_perm;
+    return test::random_vptq_layer(s, seed);
 }
 
 // The worked example of docs/backends.md, section 3 (keep the two in step).

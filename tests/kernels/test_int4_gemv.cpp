@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/decode_layers.hpp"
 #include "../support/random.hpp"
 
 #include <limits>
@@ -21,32 +22,9 @@ namespace {
 using namespace vqlib;
 using namespace vqlib::kernels;
 
-MatrixXf random_matrix(Index r, Index c, Rng& rng) {
-    MatrixXf m(r, c);
-    for (Index j = 0; j < c; ++j)
-        for (Index i = 0; i < r; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
-}
-
-ScalarLayer<IntGrid> random_int4_layer(Index rows, Index cols, Index group_size, bool symmetric,
-                                       std::uint64_t seed) {
-    Rng rng(seed);
-    ScalarLayer<IntGrid> layer{IntGrid(4, symmetric, {}, ScaleStorage::fp16), group_size, {}, {}, {}};
-    layer.codes.resize(rows, cols);
-    for (Index c = 0; c < cols; ++c)
-        for (Index r = 0; r < rows; ++r) layer.codes(r, c) = static_cast<std::uint16_t>(rng.below(16));
-    const Index gs = group_size > 0 ? group_size : cols;
-    const Index groups = (cols + gs - 1) / gs;
-    for (Index g = 0; g < groups * rows; ++g) {
-        GridParams p;
-        p.scale = static_cast<float>(Eigen::half(0.01 + rng.uniform()));
-        p.zero = symmetric ? 8.0f : static_cast<float>(rng.below(16));
-        layer.params.push_back(p);
-    }
-    for (Index c = 0; c < cols; ++c) layer.g_idx.push_back(static_cast<std::int32_t>(c / gs));
-    return layer;
-}
-
+using test::isas;
+using test::random_int4_layer;
+using test::random_matrix;
 using test::same_bits;
 
 double worst_error(const MatrixXf& y, const Int4GemvMatrix& m, const MatrixXf& x) {
@@ -58,22 +36,7 @@ double worst_error(const MatrixXf& y, const Int4GemvMatrix& m, const MatrixXf& x
             const Index g = c / m.group_size();
             A(r, c) = m.scale(r, g) * (static_cast<float>(m.code(r, c)) + m.zero(r, g));
         }
-    const MatrixXf abs_ref = A * x.cwiseAbs();
-    const double u = std::ldexp(1.0, -24);
-    double worst = 0.0;
-    for (Index b = 0; b < y.cols(); ++b)
-        for (Index r = 0; r < y.rows(); ++r) {
-            const double bound = 2.0 * static_cast<double>(m.cols() + 4) * u * abs_ref(r, b) + 1e-30;
-            worst = std::max(worst, std::abs(double(y(r, b)) - double(ref(r, b))) / bound);
-        }
-    return worst;
-}
-
-std::vector<Isa> isas() {
-    std::vector<Isa> out{Isa::portable};
-    if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
-    if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
-    return out;
+    return test::summation_error_ratio(y, ref, A * x.cwiseAbs(), m.cols() + 4);
 }
 
 void check_gemv(const Int4GemvMatrix& m, std::uint64_t seed) {

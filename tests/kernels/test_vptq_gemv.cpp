@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/decode_layers.hpp"
 #include "../support/random.hpp"
 
 #include <limits>
@@ -24,77 +25,11 @@ namespace {
 using namespace vqlib;
 using namespace vqlib::kernels;
 
-MatrixXf random_matrix(Index r, Index c, Rng& rng) {
-    MatrixXf m(r, c);
-    for (Index j = 0; j < c; ++j)
-        for (Index i = 0; i < r; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
-}
-
-/// Values that fp16 represents (VPTQ stores codebooks, scales and biases as fp16), rounded after
-/// scaling (a scaled fp16 value may fall among the subnormals and lose bits).
-MatrixXf fp16_matrix(Index r, Index c, Rng& rng, float scale = 1.0f) {
-    return (random_matrix(r, c, rng) * scale).cast<Eigen::half>().cast<float>();
-}
-
-struct VptqSpec {
-    Index m = 37, n = 53, v = 8, k = 16, kr = 0;
-    Index outliers = 0, v0 = 2, k0 = 5;
-    Index groups = 1;
-    bool norm = false, perm = false;
-    bool fp16 = true;  // codebooks of fp16 values (as VPTQ stores them); false: any floats
-};
-
-VptqLayer random_vptq_layer(const VptqSpec& s, std::uint64_t seed) {
-    Rng rng(seed);
-    VptqLayer layer;
-    VptqLayout& L = layer.layout;
-    L.out_features = s.m;
-    L.in_features = s.n;
-    L.vector_len = s.v;
-    L.num_centroids = s.k;
-    L.num_res_centroids = s.kr;
-    L.outlier_size = s.outliers;
-    L.outlier_vector_len = s.outliers > 0 ? s.v0 : 0;
-    L.outlier_centroids = s.outliers > 0 ? s.k0 : 0;
-    L.group_num = s.groups;
-    L.group_size = (s.n - s.outliers) / s.groups;
-    L.enable_norm = s.norm;
-    L.enable_perm = s.perm;
-    L.validate();
-    const Index R = L.row_blocks();
-    layer.centroids = s.fp16 ? fp16_matrix(s.groups * s.k, s.v, rng)
-                             : random_matrix(s.groups * s.k, s.v, rng);
-    const auto count = static_cast<std::size_t>(s.groups * R * L.group_size);
-    for (std::size_t i = 0; i < count; ++i)
-        layer.indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.k))));
-    if (s.kr > 0) {
-        layer.res_centroids = s.fp16 ? fp16_matrix(s.groups * s.kr, s.v, rng, 0.25f)
-                                     : MatrixXf(random_matrix(s.groups * s.kr, s.v, rng) * 0.25f);
-        for (std::size_t i = 0; i < count; ++i)
-            layer.res_indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.kr))));
-    }
-    if (s.outliers > 0) {
-        layer.outlier_centroids = fp16_matrix(s.k0, s.v0, rng, 4.0f);
-        for (Index i = 0; i < L.outlier_row_blocks() * s.outliers; ++i)
-            layer.outlier_indices.push_back(static_cast<std::uint32_t>(rng.below(static_cast<std::uint64_t>(s.k0))));
-    }
-    if (s.perm) {
-        layer.perm.resize(static_cast<std::size_t>(s.n));
-        std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
-        for (Index i = s.n - 1; i > 0; --i)
-            std::swap(layer.perm[static_cast<std::size_t>(i)],
-                      layer.perm[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(i + 1)))]);
-    }
-    if (s.norm) {
-        layer.weight_scale = fp16_matrix(s.n, 1, rng).cwiseAbs();
-        layer.weight_bias = fp16_matrix(s.n, 1, rng, 0.1f);
-    }
-    layer.check_consistent();
-    return layer;
-}
-
+using test::isas;
+using test::random_matrix;
+using test::random_vptq_layer;
 using test::same_bits;
+using test::VptqSpec;
 
 double worst_error(const MatrixXf& y, const VptqLayer& layer, const MatrixXf& x) {
     const MatrixXf W = layer.dequantize();
@@ -109,22 +44,7 @@ double worst_error(const MatrixXf& y, const VptqLayer& layer, const MatrixXf& x)
             A.col(n) = (A.col(n).array() * std::abs(layer.weight_scale[n]) +
                         std::abs(layer.weight_bias[n])).matrix();
     }
-    const MatrixXf abs_ref = A * x.cwiseAbs();
-    const double u = std::ldexp(1.0, -24);
-    double worst = 0.0;
-    for (Index b = 0; b < y.cols(); ++b)
-        for (Index r = 0; r < y.rows(); ++r) {
-            const double bound = 2.0 * static_cast<double>(W.cols() + 4) * u * abs_ref(r, b) + 1e-30;
-            worst = std::max(worst, std::abs(double(y(r, b)) - double(ref(r, b))) / bound);
-        }
-    return worst;
-}
-
-std::vector<Isa> isas() {
-    std::vector<Isa> out{Isa::portable};
-    if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
-    if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
-    return out;
+    return test::summation_error_ratio(y, ref, A * x.cwiseAbs(), W.cols() + 4);
 }
 
 void check_layer(const VptqSpec& spec, std::uint64_t seed) {

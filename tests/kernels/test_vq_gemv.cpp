@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/decode_layers.hpp"
 #include "../support/random.hpp"
 
 #include <limits>
@@ -22,56 +23,14 @@ namespace {
 using namespace vqlib;
 using namespace vqlib::kernels;
 
-MatrixXf random_matrix(Index r, Index c, Rng& rng) {
-    MatrixXf m(r, c);
-    for (Index j = 0; j < c; ++j)
-        for (Index i = 0; i < r; ++i) m(i, j) = static_cast<float>(rng.normal());
-    return m;
-}
-
-VqLayer random_vq_layer(Index rows, Index cols, Index d, Index k, Index rpc, Index cpg,
-                        Index scale_block, std::uint64_t seed) {
-    Rng rng(seed);
-    VqLayer layer;
-    layer.layout.rows = rows;
-    layer.layout.cols = cols;
-    layer.layout.dim = d;
-    layer.layout.k = k;
-    layer.layout.rows_per_codebook = rpc;
-    layer.layout.columns_per_group = cpg;
-    layer.codebooks = random_matrix(layer.layout.codebook_count() * k, d, rng);
-    layer.indices.resize(rows, cols / d);
-    for (Index v = 0; v < cols / d; ++v)
-        for (Index r = 0; r < rows; ++r)
-            layer.indices(r, v) = static_cast<std::uint16_t>(rng.below(static_cast<std::uint64_t>(k)));
-    if (scale_block > 0) {
-        layer.scale_block = scale_block;
-        layer.scales = random_matrix(rows, (cols + scale_block - 1) / scale_block, rng).cwiseAbs();
-    }
-    return layer;
-}
-
+using test::isas;
+using test::random_matrix;
+using test::random_vq_layer;
 using test::same_bits;
 
 /// max over entries of |y - ref| / bound (<= 1 passes).
 double worst_error(const MatrixXf& y, const MatrixXf& W, const MatrixXf& x) {
-    const MatrixXf ref = W * x;
-    const MatrixXf abs_ref = W.cwiseAbs() * x.cwiseAbs();
-    const double u = std::ldexp(1.0, -24);
-    double worst = 0.0;
-    for (Index b = 0; b < y.cols(); ++b)
-        for (Index r = 0; r < y.rows(); ++r) {
-            const double bound = 2.0 * static_cast<double>(W.cols() + 2) * u * abs_ref(r, b) + 1e-30;
-            worst = std::max(worst, std::abs(double(y(r, b)) - double(ref(r, b))) / bound);
-        }
-    return worst;
-}
-
-std::vector<Isa> isas() {
-    std::vector<Isa> out{Isa::portable};
-    if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
-    if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
-    return out;
+    return test::summation_error_ratio(y, W * x, W.cwiseAbs() * x.cwiseAbs(), W.cols() + 2);
 }
 
 void check_layer(const VqLayer& layer, std::uint64_t seed) {

@@ -150,6 +150,16 @@ void run_chunks(Index n, Index chunk, bool parallel, Body&& body) {
     }
 }
 
+/// y = W x for any batch (the prefill path of matmul): Eigen products over fixed 64-column
+/// chunks of x, in parallel or one after the other (the same chunks either way).
+inline MatrixXf dense_matmul(const MatrixXf& W, const ConstMatrixRef& x, bool parallel) {
+    MatrixXf y(W.rows(), x.cols());
+    run_chunks(x.cols(), 64, parallel, [&](Index c0, Index c1) {
+        y.middleCols(c0, c1 - c0).noalias() = W * x.middleCols(c0, c1 - c0);
+    });
+    return y;
+}
+
 /// Calls f(std::integral_constant<int, B>) for the runtime batch 1..8.
 template <class F>
 void with_batch(Index batch, F&& f) {

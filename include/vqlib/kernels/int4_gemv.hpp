@@ -260,12 +260,7 @@ inline MatrixXf gemv(const Int4GemvMatrix& m, const ConstMatrixRef& x, const Gem
 inline MatrixXf matmul(const Int4GemvMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
     detail::check_matmul_shapes("matmul (INT4)", m.cols(), x);
     if (x.cols() >= 1 && x.cols() <= max_gemv_batch) return gemv(m, x, options);
-    const MatrixXf W = dequantize(m);
-    MatrixXf y(m.rows(), x.cols());
-    detail::run_chunks(x.cols(), 64, options.parallel, [&](Index c0, Index c1) {
-        y.middleCols(c0, c1 - c0).noalias() = W * x.middleCols(c0, c1 - c0);
-    });
-    return y;
+    return detail::dense_matmul(dequantize(m), x, options.parallel);
 }
 
 }  // namespace vqlib::kernels

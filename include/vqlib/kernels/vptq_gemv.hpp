@@ -299,12 +299,7 @@ inline MatrixXf gemv(const VptqGemvMatrix& m, const ConstMatrixRef& x, const Gem
 inline MatrixXf matmul(const VptqGemvMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
     detail::check_matmul_shapes("matmul (VPTQ)", m.cols(), x);
     if (x.cols() >= 1 && x.cols() <= max_gemv_batch) return gemv(m, x, options);
-    const MatrixXf W = dequantize(m);
-    MatrixXf y(m.rows(), x.cols());
-    detail::run_chunks(x.cols(), 64, options.parallel, [&](Index c0, Index c1) {
-        y.middleCols(c0, c1 - c0).noalias() = W * x.middleCols(c0, c1 - c0);
-    });
-    return y;
+    return detail::dense_matmul(dequantize(m), x, options.parallel);
 }
 
 }  // namespace vqlib::kernels
