@@ -28,9 +28,9 @@
 // at r = 0.2; larger K are gathered (g). So lut wins at B = 1 for every D and K <= 256 unless
 // the codebooks are so many that building the tables dominates (per-row codebooks), and keeps
 // winning up to B = 8 with register lookups; with gathered lookups the gather strategy takes
-// over near B >= D. Measured there at B = 1: D = 2, K = 16: lut 19x faster than gather;
-// D = 4, K = 256: lut 3.5x faster; at B = 8, D = 4, K = 256: gather 1.7x faster. lut also needs
-// K <= 256 and tables of at most 64 MiB.
+// over near B >= D. Measured there at B = 1: D = 2, K = 16: lut about 18x faster than gather;
+// D = 4, K = 256: lut about 3.3x faster; at B = 8, D = 4, K = 256: gather 1.7x faster. lut
+// also needs K <= 256 and tables of at most 64 MiB.
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/bits.hpp>
 #include <vqlib/core/checks.hpp>
