@@ -6,6 +6,8 @@
 //   Gptvq2D/K16     D = 2, K = 16 (4-bit codes: 2 bpw), codebook per 256 columns x 256 rows
 //   Gptvq4D/K256    D = 4, K = 256 (8-bit codes: 2 bpw), codebook per 256 columns x all rows
 //   each with the lut and the gather strategy (/lut, /gather);
+//   Gptvq2D/K16/8x256  D = 2, K = 16 with GPTVQ's own 2.125 bpw groups (a codebook per 8 rows x
+//                   256 columns), automatic strategy (the gather with register codebooks);
 //   Vptq/v8/k65536  v = 8, k = 65536, one group (16-bit codes: 2 bpw)
 //   Vptq/v8/k256    v = 8, k = 256, one group (8-bit codes: 1 bpw)
 //   Int4/g128       symmetric INT4, group 128, fp16 scales (4.125 bpw), round-to-nearest
@@ -84,7 +86,7 @@ struct Shape {
     Index rows, cols;
     std::string name;
     MatrixXf w;
-    kn::VqGemvMatrix gptvq2, gptvq4;
+    kn::VqGemvMatrix gptvq2, gptvq4, gptvq2_paper;
     kn::VptqGemvMatrix vptq65536, vptq256;
     kn::Int4GemvMatrix int4;
 };
@@ -100,6 +102,7 @@ Shape& shape(Index rows, Index cols) {
     s->w = random_matrix(rows, cols, 1);
     s->gptvq2 = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 2, 16, 256, 2));
     s->gptvq4 = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 4, 256, rows, 3));
+    s->gptvq2_paper = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 2, 16, 8, 6));
     s->vptq65536 = kn::VptqGemvMatrix::from_layer(vptq_layer(rows, cols, 8, 65536, 4));
     s->vptq256 = kn::VptqGemvMatrix::from_layer(vptq_layer(rows, cols, 8, 256, 5));
     s->int4 = kn::Int4GemvMatrix::quantize_rtn(s->w, 128, true);
@@ -254,6 +257,9 @@ void register_shape(Index rows, Index cols, std::vector<Index> batches, bool col
                 [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq4, B, o, sh.gptvq4.stream_bytes(), c); },
                 true);
         }
+        add("Gptvq2D/K16/8x256", sh.gptvq2_paper.stream_bytes(),
+            [&sh, B](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq2_paper, B, {}, sh.gptvq2_paper.stream_bytes(), c); },
+            true);
         add("Vptq/v8/k65536", sh.vptq65536.stream_bytes(),
             [&sh, B](benchmark::State& s, bool c) { gemv_bench(s, sh.vptq65536, B, {}, sh.vptq65536.stream_bytes(), c); },
             true);

@@ -87,6 +87,12 @@ TEST_CASE("VQ GEMV: bands not aligned to tiles, normalization scales", "[kernels
     check_layer(random_vq_layer(39, 52, 2, 16, 13, 26, 4, 7), 8);
     check_layer(random_vq_layer(39, 52, 4, 256, 13, 52, 8, 9), 10);
     check_layer(random_vq_layer(39, 52, 1, 300, 3, 52, 5, 11), 12);
+    // GPTVQ's own groups: 8 rows per codebook (two bands per tile), 4 rows (four: no register
+    // codebooks), 1D to 8D with K <= 16.
+    check_layer(random_vq_layer(40, 64, 2, 16, 8, 32, 0, 15), 16);
+    check_layer(random_vq_layer(40, 64, 8, 9, 8, 64, 0, 17), 18);
+    check_layer(random_vq_layer(36, 64, 1, 4, 4, 32, 0, 19), 20);
+    check_layer(random_vq_layer(40, 64, 4, 16, 8, 32, 8, 21), 22);
     // Partial last normalization block (52 = 3 * 16 + 4).
     check_layer(random_vq_layer(21, 52, 4, 64, 21, 52, 16, 13), 14);
 }
@@ -116,11 +122,22 @@ TEST_CASE("VQ GEMV: the cost model", "[kernels][vq]") {
     }
     const auto d8 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 8, 16, 256, 256, 0, 3));
     CHECK(d8.choose_strategy(8, Isa::portable) == VqStrategy::lut);
-    // D = 2, K = 16: gathered lookups lose at B = 8, register lookups win.
+    // D = 2, K = 16: gathered lookups lose at B = 8, register lookups win with AVX2; with
+    // AVX-512 the gather strategy permutes the codebook in registers and wins at B = 8.
     const auto d2 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 2, 16, 256, 256, 0, 3));
     CHECK(d2.choose_strategy(8, Isa::portable) == VqStrategy::gather);
     CHECK(d2.choose_strategy(8, Isa::avx2) == VqStrategy::lut);
-    CHECK(d2.choose_strategy(8, Isa::avx512) == VqStrategy::lut);
+    CHECK(d2.choose_strategy(1, Isa::avx512) == VqStrategy::lut);
+    CHECK(d2.choose_strategy(8, Isa::avx512) == VqStrategy::gather);
+    CHECK(d2.register_codebooks(Isa::avx512));
+    CHECK_FALSE(d2.register_codebooks(Isa::avx2));
+    // GPTVQ's 2D 2.125 bpw groups, 8 rows x 256 columns: a table entry per weight; the register
+    // gather wins at every batch.
+    const auto paper = VqGemvMatrix::from_layer(random_vq_layer(64, 512, 2, 16, 8, 256, 0, 3));
+    CHECK(paper.register_codebooks(Isa::avx512));
+    CHECK(paper.choose_strategy(1, Isa::avx512) == VqStrategy::gather);
+    CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(64, 512, 2, 16, 4, 256, 0, 3))
+                    .register_codebooks(Isa::avx512));
     CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(39, 256, 2, 16, 13, 256, 0, 3))
                     .register_lookups(Isa::avx512));
     // Sliced register lookups up to K = 128 with AVX-512 only; dearer per slice.

@@ -33,6 +33,9 @@ struct VqTileTask {
     // lut: entry (cb, vl, b, code) at table[((cb * VG + vl) * B + b) * K + code];
     // gather: codebooks row-major, coordinate j of centroid (cb, code) at [(cb * K + code) * D + j].
     const float* table = nullptr;
+    // The codebooks transposed ([(cb * D + j) * K + k], 16 floats of padding at the end), for
+    // the gather strategy's register lookups (AVX-512, K <= 16, D <= 8); null: always gather.
+    const float* codebooks_t = nullptr;
     const float* x = nullptr;  // gather strategy: x(c, b) at x[b * ldx + c]
     Index ldx = 0;
     const float* scales = nullptr;  // normalization, [tile][block][16]; null without

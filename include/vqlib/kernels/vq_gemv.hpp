@@ -18,19 +18,23 @@
 // costs 16 of them), against one lane's product-add (m) and one lane's register lookup (r: a
 // permute of table rows held in registers, possible when every 16-row tile lies in one band,
 // i.e. rows_per_codebook % 16 == 0, and K is small):
-//   lut    = codebooks * K * columns_per_group * B * m   (building the tables)
-//          + rows * V * B * (g or r)                     (one lookup per vector and column)
-//   gather = rows * V * D * (g + B * m)                  (D gathered coordinates, D*B products)
-// The constants were measured on an AVX-512 machine (AMD EPYC, 2 threads, 4096 x 4096,
+//   lut    = T * (D * m + 0.1 [+ 2 when the tables pass 16 MiB])   (building T table entries,
+//                                                                   T = codebooks * V_g * B * K)
+//          + rows * V * B * (g or r)                               (one lookup per vector, column)
+//   gather = rows * V * D * (g or r_c + B * m)                     (D coordinates, D*B products)
+// The gather strategy's coordinates are register permutes (r_c = 0.06) with AVX-512 when K <= 16,
+// D <= 8 and every 16-row tile lies in at most two bands (rows_per_codebook >= 16 or = 8): the
+// codebooks' rows are held in registers whatever the band size, which suits GPTVQ's own small
+// groups (8 rows x 256 columns for 2D at 2.125 bpw, where lut would build a table entry per
+// weight). The constants were measured on an AVX-512 machine (AMD EPYC, 2 threads, 4096 x 4096,
 // benchmarks/decode.cpp), where gathers are slow: m = 1/32 (1/8 for the other variants, which
 // gather with cheaper loads), r = 0.1 for K <= 32, 0.2 for K <= 64 (two 32-entry slices) and
 // 0.75 for K <= 128 (four slices, the tables no longer fit the L1 cache); AVX2 permutes K <= 16
-// at r = 0.2; larger K are gathered (g). So lut wins at B = 1 for every D and K <= 256 unless
-// the codebooks are so many that building the tables dominates (per-row codebooks), and keeps
-// winning up to B = 8 with register lookups; with gathered lookups the gather strategy takes
-// over near B >= D. Measured there at B = 1: D = 2, K = 16: lut about 18x faster than gather;
-// D = 4, K = 256: lut about 3.3x faster; at B = 8, D = 4, K = 256: gather 1.7x faster. lut
-// also needs K <= 256 and tables of at most 64 MiB.
+// at r = 0.2; larger K are gathered (g). So with 16 or more rows per codebook lut wins at small
+// batches and the register gather near B = 8 (2D K16, 256 x 256 codebooks: lut 193 us vs 347 at
+// B = 1, 1382 vs 1179 at B = 8); with 8 rows per codebook the register gather wins throughout
+// (285 us vs 38.7 ms for lut at B = 1); with gathered lookups (K > 128) lut wins at B = 1 and the
+// gather strategy near B >= D. lut also needs K <= 256 and tables of at most 64 MiB.
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/bits.hpp>
 #include <vqlib/core/checks.hpp>
@@ -117,7 +121,8 @@ public:
             }
         }
         m.codebooks_.resize(static_cast<std::size_t>(layer.codebooks.size()));
-        m.codebooks_t_.resize(m.codebooks_.size());
+        // 16 floats of padding: register lookups load 16 entries of a codebook row when K < 16.
+        m.codebooks_t_.assign(m.codebooks_.size() + 16, 0.0f);
         for (Index i = 0; i < layer.codebooks.rows(); ++i)
             for (Index j = 0; j < L.dim; ++j) {
                 const Index cb = i / L.k, k = i % L.k;
@@ -146,7 +151,8 @@ public:
     Index tile_bytes() const { return tile_bytes_; }
     const std::vector<std::uint8_t>& codes() const { return codes_; }
     const std::vector<float>& codebooks() const { return codebooks_; }
-    /// The codebooks transposed, coordinate-major: entry (cb, k, j) at [(cb * D + j) * K + k].
+    /// The codebooks transposed, coordinate-major: entry (cb, k, j) at [(cb * D + j) * K + k]
+    /// (followed by 16 floats of padding).
     const std::vector<float>& codebooks_transposed() const { return codebooks_t_; }
     Index scale_block() const { return scale_block_; }
     /// Normalization scales, [tile][block][16] (null without normalization).
@@ -204,6 +210,15 @@ public:
         return layout_.k <= limit && layout_.rows_per_codebook % tile_rows == 0;
     }
 
+    /// True when the gather strategy permutes codebook rows held in registers instead of
+    /// gathering (AVX-512, K <= 16, D <= 8, every 16-row tile in at most two bands).
+    bool register_codebooks(Isa isa) const {
+        isa = isa == Isa::automatic ? best_isa() : isa;
+        const Index rpc = layout_.rows_per_codebook;
+        return isa == Isa::avx512 && layout_.k <= 16 && layout_.dim <= 8 &&
+               (rpc >= tile_rows || rpc == tile_rows / 2 || rows() <= rpc);
+    }
+
     /// Cost of one lane's table lookup in the lut strategy, in gathered floats (the header).
     double lookup_cost(Isa isa) const {
         isa = isa == Isa::automatic ? best_isa() : isa;
@@ -221,10 +236,14 @@ public:
         const double m = resolved == Isa::avx512 ? 1.0 / 32.0 : 1.0 / 8.0;
         const double lookup = lookup_cost(resolved);
         const double vectors = static_cast<double>(rows() * layout_.vectors_per_row());
-        const double lut = static_cast<double>(layout_.codebook_count() * layout_.k *
-                                               layout_.columns_per_group) * B * m +
-                           vectors * B * lookup;
-        const double gather = vectors * static_cast<double>(layout_.dim) * (1.0 + B * m);
+        // Building a table entry: D products and a store; tables past 16 MiB (a last-level
+        // cache's share) are written to and read back from DRAM.
+        const double entries = lut_floats(batch);
+        const double build = static_cast<double>(layout_.dim) * m + 0.1 +
+                             (entries * 4.0 > 16.0 * 1024 * 1024 ? 2.0 : 0.0);
+        const double lut = entries * build + vectors * B * lookup;
+        const double fetch = register_codebooks(resolved) ? 0.06 : 1.0;
+        const double gather = vectors * static_cast<double>(layout_.dim) * (fetch + B * m);
         return lut < gather ? VqStrategy::lut : VqStrategy::gather;
     }
 
@@ -334,6 +353,7 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
     task.rows_per_codebook = L.rows_per_codebook;
     task.rows = m.rows();
     task.table = lut ? table.data() : m.codebooks().data();
+    task.codebooks_t = m.codebooks_transposed().data();
     task.x = xc.data();
     task.ldx = xc.rows();
     if (m.scale_block() > 0) {
