@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/files.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -27,44 +29,14 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-/// A fresh directory under the system temp directory, removed with its contents at scope exit.
-class temp_dir {
+/// A temporary directory for this file's tests (support/files.hpp).
+class temp_dir : public vqlib::test::temp_dir {
 public:
-    temp_dir() {
-        std::random_device entropy;
-        path_ = fs::temp_directory_path() / ("vqlib_test_npy_" + std::to_string(entropy()));
-        fs::create_directories(path_);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-    const fs::path& path() const { return path_; }
-
-    /// Names in the directory, to check that no temporary file was left behind.
-    std::vector<std::string> entries() const {
-        std::vector<std::string> names;
-        for (const auto& entry : fs::directory_iterator(path_))
-            names.push_back(entry.path().filename().string());
-        return names;
-    }
-
-private:
-    fs::path path_;
+    temp_dir() : vqlib::test::temp_dir("vqlib_test_npy_") {}
 };
 
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using vqlib::test::read_bytes;
+using vqlib::test::write_bytes;
 
 template <class T>
 std::string raw_bytes(const std::vector<T>& values) {
