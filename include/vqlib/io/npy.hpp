@@ -29,6 +29,7 @@
 // NaN and Inf are stored and loaded as they are; checking finiteness is the caller's business
 // (vqlib::check_finite).
 #include <vqlib/core/error.hpp>
+#include <vqlib/io/temporary_file.hpp>
 #include <vqlib/core/types.hpp>
 
 #include <algorithm>
@@ -95,11 +96,6 @@ inline std::string npy_shape_string(const std::vector<std::uint64_t>& shape) {
 template <class... Parts>
 [[noreturn]] void throw_npy_load_error(const std::filesystem::path& path, const Parts&... parts) {
     throw io_error(concat("cannot load NPY file '", path.string(), "': ", parts...));
-}
-
-template <class... Parts>
-[[noreturn]] void throw_npy_save_error(const std::filesystem::path& path, const Parts&... parts) {
-    throw io_error(concat("cannot save NPY file '", path.string(), "': ", parts...));
 }
 
 /// Parses the Python dict literal of an NPY header, e.g.
@@ -491,73 +487,12 @@ inline std::string npy_header_bytes(std::string_view descr, Index rows, Index co
     return bytes + dict;
 }
 
-/// A temporary file beside the target, removed on destruction unless committed by renaming it
-/// over the target.
-class npy_temporary_file {
-public:
-    explicit npy_temporary_file(const std::filesystem::path& target) : target_(target) {
-        if (target.filename().empty() || target.filename() == "." || target.filename() == "..")
-            throw_npy_save_error(target, "the path does not name a file");
-        std::random_device entropy;
-        std::mt19937_64 rng((std::uint64_t{entropy()} << 32) ^ entropy());
-        // "x" (C11) creates exclusively, so two writers never share a temporary file.
-        for (int attempt = 0; attempt < 16 && file_ == nullptr; ++attempt) {
-            path_ = target.parent_path() /
-                    concat(".", target.filename().string(), ".tmp", std::hex, rng());
-            errno = 0;
-            file_ = std::fopen(path_.c_str(), "wbx");
-            if (file_ == nullptr && errno != EEXIST) break;
-        }
-        if (file_ == nullptr)
-            throw_npy_save_error(target, "cannot create the temporary file '", path_.string(),
-                                 "': ", std::generic_category().message(errno));
-    }
-
-    npy_temporary_file(const npy_temporary_file&) = delete;
-    npy_temporary_file& operator=(const npy_temporary_file&) = delete;
-
-    ~npy_temporary_file() {
-        if (file_ != nullptr) std::fclose(file_);
-        if (!committed_) {
-            std::error_code ignored;
-            std::filesystem::remove(path_, ignored);
-        }
-    }
-
-    void write(const void* data, std::size_t bytes) {
-        if (bytes != 0 && std::fwrite(data, 1, bytes, file_) != bytes)
-            throw_npy_save_error(target_, "writing the temporary file '", path_.string(),
-                                 "' failed: ", std::generic_category().message(errno));
-    }
-
-    void commit() {
-        const int flushed = std::fflush(file_);
-        const int closed = std::fclose(file_);
-        file_ = nullptr;
-        if (flushed != 0 || closed != 0)
-            throw_npy_save_error(target_, "writing the temporary file '", path_.string(),
-                                 "' failed: ", std::generic_category().message(errno));
-        std::error_code ec;
-        std::filesystem::rename(path_, target_, ec);
-        if (ec)
-            throw_npy_save_error(target_, "cannot rename the temporary file '", path_.string(),
-                                 "' over it: ", ec.message());
-        committed_ = true;
-    }
-
-private:
-    const std::filesystem::path& target_;
-    std::filesystem::path path_;
-    std::FILE* file_ = nullptr;
-    bool committed_ = false;
-};
-
 template <class Scalar>
 void save_npy(const std::filesystem::path& path,
               const Eigen::Ref<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>& m) {
     const std::string header =
         npy_header_bytes(std::is_same_v<Scalar, float> ? "<f4" : "<f8", m.rows(), m.cols());
-    npy_temporary_file file(path);
+    ::vqlib::io::detail::temporary_file file(path, "NPY");
     file.write(header.data(), header.size());
     if (m.size() != 0) {
         // C order: the column-major matrix goes out row by row, a bounded block at a time.

@@ -48,6 +48,7 @@
 // nearest, ties to even, overflowing to Inf.
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
+#include <vqlib/io/temporary_file.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -950,74 +951,6 @@ inline void store_u64_le(std::uint64_t value, std::uint8_t* out) {
     for (int k = 0; k < 8; ++k) out[k] = static_cast<std::uint8_t>(value >> (8 * k));
 }
 
-template <class... Parts>
-[[noreturn]] void st_save_error(const std::filesystem::path& path, const Parts&... parts) {
-    throw io_error(::vqlib::detail::concat("cannot save safetensors file '", path.string(),
-                                           "': ", parts...));
-}
-
-/// A temporary file beside the target, removed on destruction unless committed by renaming it
-/// over the target.
-class st_temporary_file {
-public:
-    explicit st_temporary_file(const std::filesystem::path& target) : target_(target) {
-        if (target.filename().empty() || target.filename() == "." || target.filename() == "..")
-            st_save_error(target, "the path does not name a file");
-        std::random_device entropy;
-        std::mt19937_64 rng((std::uint64_t{entropy()} << 32) ^ entropy());
-        // "x" (C11) creates exclusively, so two writers never share a temporary file.
-        for (int attempt = 0; attempt < 16 && file_ == nullptr; ++attempt) {
-            path_ = target.parent_path() /
-                    ::vqlib::detail::concat(".", target.filename().string(), ".tmp", std::hex,
-                                            rng());
-            errno = 0;
-            file_ = std::fopen(path_.c_str(), "wbx");
-            if (file_ == nullptr && errno != EEXIST) break;
-        }
-        if (file_ == nullptr)
-            st_save_error(target, "cannot create the temporary file '", path_.string(), "': ",
-                          std::generic_category().message(errno));
-    }
-
-    st_temporary_file(const st_temporary_file&) = delete;
-    st_temporary_file& operator=(const st_temporary_file&) = delete;
-
-    ~st_temporary_file() {
-        if (file_ != nullptr) std::fclose(file_);
-        if (!committed_) {
-            std::error_code ignored;
-            std::filesystem::remove(path_, ignored);
-        }
-    }
-
-    void write(const void* data, std::size_t bytes) {
-        if (bytes != 0 && std::fwrite(data, 1, bytes, file_) != bytes)
-            st_save_error(target_, "writing the temporary file '", path_.string(), "' failed: ",
-                          std::generic_category().message(errno));
-    }
-
-    void commit() {
-        const int flushed = std::fflush(file_);
-        const int closed = std::fclose(file_);
-        file_ = nullptr;
-        if (flushed != 0 || closed != 0)
-            st_save_error(target_, "writing the temporary file '", path_.string(), "' failed: ",
-                          std::generic_category().message(errno));
-        std::error_code ec;
-        std::filesystem::rename(path_, target_, ec);
-        if (ec)
-            st_save_error(target_, "cannot rename the temporary file '", path_.string(),
-                          "' over it: ", ec.message());
-        committed_ = true;
-    }
-
-private:
-    std::filesystem::path target_;
-    std::filesystem::path path_;
-    std::FILE* file_ = nullptr;
-    bool committed_ = false;
-};
-
 }  // namespace detail
 
 /// The bytes of a safetensors file holding `tensors` and `metadata` (layout: see the top of this
@@ -1049,7 +982,7 @@ inline void write_safetensors(const std::filesystem::path& path, const TensorMap
                               const Metadata& metadata = {}) {
     const detail::st_plan plan =
         detail::plan_safetensors(tensors, metadata, detail::file_description(path));
-    detail::st_temporary_file out(path);
+    detail::temporary_file out(path, "safetensors");
     std::array<std::uint8_t, 8> length{};
     detail::store_u64_le(plan.header.size(), length.data());
     out.write(length.data(), length.size());

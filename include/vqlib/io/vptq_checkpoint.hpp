@@ -277,7 +277,7 @@ inline void save_vptq_model(const std::filesystem::path& dir,
     nlohmann::json config;
     config["quantization_config"] = qc;
     const std::string text = config.dump(2) + "\n";
-    ::vqlib::io::detail::st_temporary_file out(dir / "config.json");
+    ::vqlib::io::detail::temporary_file out(dir / "config.json", "safetensors");
     out.write(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
     out.commit();
 }
