@@ -46,15 +46,22 @@ void check_layer(const VqLayer& layer, std::uint64_t seed) {
         for (VqStrategy s : strategies) {
             MatrixXf first;
             for (Isa isa : isas()) {
-                INFO("D " << layer.layout.dim << " K " << layer.layout.k << " B " << B
-                          << " strategy " << (s == VqStrategy::lut ? "lut" : "gather") << " isa "
-                          << isa_name(isa));
-                const MatrixXf y = gemv(m, x, {isa, s, true});
-                CHECK(worst_error(y, W, x) <= 1.0);
-                if (first.size() == 0)
-                    first = y;
-                else
-                    CHECK(same_bits(y, first));  // the variants agree bit for bit
+                // With AVX-512 the lut runs with and without byte-plane lookups (where the CPU
+                // has VBMI and the layer allows them).
+                for (bool planes : {true, false}) {
+                    if (!planes && !(isa == Isa::avx512 && s == VqStrategy::lut &&
+                                     m.byte_plane_lookups(isa)))
+                        continue;
+                    INFO("D " << layer.layout.dim << " K " << layer.layout.k << " B " << B
+                              << " strategy " << (s == VqStrategy::lut ? "lut" : "gather")
+                              << " isa " << isa_name(isa) << " byte planes " << planes);
+                    const MatrixXf y = gemv(m, x, {isa, s, true, planes});
+                    CHECK(worst_error(y, W, x) <= 1.0);
+                    if (first.size() == 0)
+                        first = y;
+                    else
+                        CHECK(same_bits(y, first));  // the variants agree bit for bit
+                }
             }
         }
         const MatrixXf y = gemv(m, x);  // automatic strategy and isa
@@ -97,6 +104,35 @@ TEST_CASE("VQ GEMV: bands not aligned to tiles, normalization scales", "[kernels
     check_layer(random_vq_layer(21, 52, 4, 64, 21, 52, 16, 13), 14);
 }
 
+TEST_CASE("VQ GEMV: byte-plane lookups over 64-row quads", "[kernels][vq]") {
+    // 8-bit codes (64 < K <= 256: planes of 128 and 256 bytes; K <= 64 float tables) with every 64 rows in one
+    // band: one band of 200 rows (13 tiles: a partial last quad and a partial last tile), bands
+    // of 64 and 128 rows, two column groups, normalization blocks, D = 1..8.
+    std::uint64_t seed = 300;
+    for (Index k : {33, 64, 65, 100, 128, 129, 200, 256}) {
+        check_layer(random_vq_layer(200, 96, 4, k, 200, 48, 0, seed), seed + 1);
+        seed += 2;
+    }
+    check_layer(random_vq_layer(192, 64, 2, 256, 64, 32, 0, 320), 321);
+    check_layer(random_vq_layer(256, 96, 4, 100, 128, 96, 8, 322), 323);
+    check_layer(random_vq_layer(136, 40, 8, 150, 136, 40, 16, 324), 325);
+    check_layer(random_vq_layer(70, 33, 1, 256, 70, 33, 3, 326), 327);
+    check_layer(random_vq_layer(576, 48, 3, 250, 576, 24, 0, 328), 329);  // chunks of 32 tiles
+
+    const auto planes = VqGemvMatrix::from_layer(random_vq_layer(192, 64, 2, 256, 64, 32, 0, 1));
+    CHECK(planes.plane_k() == 256);
+    CHECK(planes.byte_plane_lookups(Isa::avx512) == cpu_has_vbmi());
+    CHECK_FALSE(planes.byte_plane_lookups(Isa::avx2));
+    CHECK_FALSE(planes.byte_plane_lookups(Isa::portable));
+    // Bands of 32 rows split the quads; K <= 64 keeps the float tables (their register lookups
+    // are faster there).
+    CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(192, 64, 2, 256, 32, 32, 0, 1))
+                    .byte_plane_lookups(Isa::avx512));
+    CHECK_FALSE(VqGemvMatrix::from_layer(random_vq_layer(192, 64, 2, 64, 192, 32, 0, 1))
+                    .byte_plane_lookups(Isa::avx512));
+    CHECK(VqGemvMatrix::from_layer(random_vq_layer(64, 64, 2, 100, 64, 32, 0, 1)).plane_k() == 128);
+}
+
 TEST_CASE("VQ GEMV: code widths and bits", "[kernels][vq]") {
     const auto m4 = VqGemvMatrix::from_layer(random_vq_layer(32, 512, 2, 16, 32, 256, 0, 1));
     CHECK(m4.code_bits() == 4);
@@ -114,12 +150,19 @@ TEST_CASE("VQ GEMV: the cost model", "[kernels][vq]") {
     // One band of 256 rows, D = 4, K = 256: the tables are amortized.
     const auto band = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 4, 256, 256, 256, 0, 3));
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
-        CHECK(band.choose_strategy(1, isa) == VqStrategy::lut);
-        CHECK(band.choose_strategy(2, isa) == VqStrategy::lut);
+        CHECK(band.choose_strategy(1, isa, false) == VqStrategy::lut);
+        CHECK(band.choose_strategy(2, isa, false) == VqStrategy::lut);
         // At B = 8 a gathered table read per vector and column costs as much as D = 4 gathered
         // coordinates.
-        CHECK(band.choose_strategy(8, isa) == VqStrategy::gather);
+        CHECK(band.choose_strategy(8, isa, false) == VqStrategy::gather);
     }
+    // Byte-plane lookups (AVX-512 VBMI) cost half a gathered float: on a taller band (tables
+    // amortized over 1024 rows) lut wins at B = 8 too.
+    CHECK(band.lookup_cost(Isa::avx512) == (cpu_has_vbmi() ? 0.5 : 1.0));
+    const auto tall = VqGemvMatrix::from_layer(random_vq_layer(1024, 256, 4, 256, 1024, 256, 0, 3));
+    CHECK(tall.choose_strategy(8, Isa::avx512) ==
+          (cpu_has_vbmi() ? VqStrategy::lut : VqStrategy::gather));
+    CHECK(tall.choose_strategy(8, Isa::avx512, false) == VqStrategy::gather);
     const auto d8 = VqGemvMatrix::from_layer(random_vq_layer(256, 256, 8, 16, 256, 256, 0, 3));
     CHECK(d8.choose_strategy(8, Isa::portable) == VqStrategy::lut);
     // D = 2, K = 16: gathered lookups lose at B = 8, register lookups win with AVX2; with
@@ -147,8 +190,8 @@ TEST_CASE("VQ GEMV: the cost model", "[kernels][vq]") {
     CHECK_FALSE(k64.register_lookups(Isa::avx2));
     CHECK_FALSE(k200.register_lookups(Isa::avx512));
     CHECK(k64.lookup_cost(Isa::avx512) > d2.lookup_cost(Isa::avx512));
-    CHECK(k64.lookup_cost(Isa::avx512) < k200.lookup_cost(Isa::avx512));
-    CHECK(k200.lookup_cost(Isa::avx512) == 1.0);
+    CHECK(k64.lookup_cost(Isa::avx512) < k200.lookup_cost(Isa::avx512, false));
+    CHECK(k200.lookup_cost(Isa::avx512, false) == 1.0);
     // Per-row codebooks: building tables costs more than it saves.
     const auto per_row = VqGemvMatrix::from_layer(random_vq_layer(16, 256, 4, 256, 1, 256, 0, 3));
     CHECK(per_row.choose_strategy(1) == VqStrategy::gather);

@@ -39,6 +39,11 @@ struct GemvOptions {
     VqStrategy strategy = VqStrategy::automatic;
     /// Spread fixed chunks of rows over vqlib's threads (results do not depend on it).
     bool parallel = true;
+    /// GPTVQ lut with Isa::avx512 on a CPU with AVX-512 VBMI: look codes up (64 < K <= 256)
+    /// with byte permutes in byte planes of the tables, 64 rows per lookup, when every 64 rows
+    /// lie in one band (rows_per_codebook a multiple of 64, or one band). The same values as
+    /// the other lookups, so the same bits; false keeps the float tables (for comparison).
+    bool byte_planes = true;
 };
 
 /// The largest batch (columns of x) of the fused GEMV kernels; matmul() goes through
@@ -72,6 +77,18 @@ inline bool isa_supported(Isa isa) {
 #endif
     }
     return false;
+}
+
+/// True when the CPU has AVX-512 VBMI byte permutes (and AVX512BW): the AVX-512 variant's lut
+/// then looks 8-bit codes up in byte planes of the tables (the same values, so the same bits).
+inline bool cpu_has_vbmi() {
+#ifdef VQLIB_KERNELS_X86
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vbmi");
+    return has;
+#else
+    return false;
+#endif
 }
 
 /// The widest variant this CPU supports (chosen once).

@@ -36,6 +36,11 @@ struct VqTileTask {
     // The codebooks transposed ([(cb * D + j) * K + k], 16 floats of padding at the end), for
     // the gather strategy's register lookups (AVX-512, K <= 16, D <= 8); null: always gather.
     const float* codebooks_t = nullptr;
+    // lut with byte planes (AVX-512 VBMI, 8-bit codes, every 4 tiles of 64 rows in one band):
+    // entry (cb, vl, b, code) is the 4 bytes planes[((cb * VG + vl) * B + b) * 4 * plane_k +
+    // p * plane_k + code], p = 0..3 (byte p of the float, little-endian); null: `table`.
+    const std::uint8_t* planes = nullptr;
+    Index plane_k = 0;  // 128 or 256
     const float* x = nullptr;  // gather strategy: x(c, b) at x[b * ldx + c]
     Index ldx = 0;
     const float* scales = nullptr;  // normalization, [tile][block][16]; null without
@@ -61,6 +66,9 @@ struct VqTableTask {
     const float* x = nullptr;  // x(c, b) at x[b * ldx + c]
     Index ldx = 0;
     float* table = nullptr;
+    // Byte planes instead of floats (vq_plane_tables, AVX-512 VBMI): see VqTileTask::planes.
+    std::uint8_t* planes = nullptr;
+    Index plane_k = 0;
     Index cb_begin = 0;
     Index cb_end = 0;
 };
@@ -179,7 +187,12 @@ void vq_tiles(Isa isa, bool lut, const VqTileTask& t) {
         VQLIB_KERNELS_DISPATCH(isa, vq_gather_tiles<B>(t));
 }
 
-inline void vq_tables(Isa isa, const VqTableTask& t) { VQLIB_KERNELS_DISPATCH(isa, vq_tables(t)); }
+inline void vq_tables(Isa isa, const VqTableTask& t) {
+#ifdef VQLIB_KERNELS_X86
+    if (t.planes != nullptr) return avx512::vq_plane_tables(t);
+#endif
+    VQLIB_KERNELS_DISPATCH(isa, vq_tables(t));
+}
 
 template <int B>
 void int4_tiles(Isa isa, const Int4TileTask& t) {

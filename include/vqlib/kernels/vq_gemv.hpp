@@ -30,7 +30,11 @@
 // benchmarks/decode.cpp), where gathers are slow: m = 1/32 (1/8 for the other variants, which
 // gather with cheaper loads), r = 0.1 for K <= 32, 0.2 for K <= 64 (two 32-entry slices) and
 // 0.75 for K <= 128 (four slices, the tables no longer fit the L1 cache); AVX2 permutes K <= 16
-// at r = 0.2; larger K are gathered (g). So with 16 or more rows per codebook lut wins at small
+// at r = 0.2; larger K are gathered (g). On CPUs with AVX-512 VBMI (Ice Lake, Zen 4 and later)
+// the AVX-512 lut looks 64 < K <= 256 up in byte planes of the tables, 64 rows per permute
+// (GemvOptions::byte_planes; every 64 rows in one band): r = 0.35 for K <= 128, 0.5 for
+// K <= 256 (4D K256 on 4096 x 4096: 363 us instead of 856 at B = 1, 2810 instead of 6543 at
+// B = 8, where it now beats the gather strategy's 3750). So with 16 or more rows per codebook lut wins at small
 // batches and the register gather near B = 8 (2D K16, 256 x 256 codebooks: lut 193 us vs 347 at
 // B = 1, 1382 vs 1179 at B = 8); with 8 rows per codebook the register gather wins throughout
 // (285 us vs 38.7 ms for lut at B = 1); with gathered lookups (K > 128) lut wins at B = 1 and the
@@ -210,6 +214,19 @@ public:
         return layout_.k <= limit && layout_.rows_per_codebook % tile_rows == 0;
     }
 
+    /// True when the lut strategy looks codes up in byte planes with `isa` (Isa::avx512 on a CPU
+    /// with AVX-512 VBMI, 64 < K <= 256, every 64 rows in one band; see
+    /// GemvOptions::byte_planes).
+    bool byte_plane_lookups(Isa isa) const {
+        isa = isa == Isa::automatic ? best_isa() : isa;
+        const Index rpc = layout_.rows_per_codebook;
+        return isa == Isa::avx512 && cpu_has_vbmi() && layout_.k > 64 && layout_.k <= 256 &&
+               (rpc % 64 == 0 || rpc >= rows());
+    }
+
+    /// Bytes per plane of the byte-plane tables: K rounded up to 128 or 256.
+    Index plane_k() const { return layout_.k <= 128 ? 128 : 256; }
+
     /// True when the gather strategy permutes codebook rows held in registers instead of
     /// gathering (AVX-512, K <= 16, D <= 8, every 16-row tile in at most two bands).
     bool register_codebooks(Isa isa) const {
@@ -220,21 +237,22 @@ public:
     }
 
     /// Cost of one lane's table lookup in the lut strategy, in gathered floats (the header).
-    double lookup_cost(Isa isa) const {
+    double lookup_cost(Isa isa, bool byte_planes = true) const {
         isa = isa == Isa::automatic ? best_isa() : isa;
+        if (byte_planes && byte_plane_lookups(isa)) return layout_.k <= 128 ? 0.35 : 0.5;
         if (!register_lookups(isa)) return 1.0;
         if (isa == Isa::avx2) return 0.2;
         return layout_.k <= 32 ? 0.1 : layout_.k <= 64 ? 0.2 : 0.75;
     }
 
     /// The cost model of the header comment.
-    VqStrategy choose_strategy(Index batch, Isa isa = Isa::automatic) const {
+    VqStrategy choose_strategy(Index batch, Isa isa = Isa::automatic, bool byte_planes = true) const {
         if (layout_.k > 256 || lut_floats(batch) * 4.0 > 64.0 * 1024 * 1024)
             return VqStrategy::gather;
         const double B = static_cast<double>(batch);
         const Isa resolved = isa == Isa::automatic ? best_isa() : isa;
         const double m = resolved == Isa::avx512 ? 1.0 / 32.0 : 1.0 / 8.0;
-        const double lookup = lookup_cost(resolved);
+        const double lookup = lookup_cost(resolved, byte_planes);
         const double vectors = static_cast<double>(rows() * layout_.vectors_per_row());
         // Building a table entry: D products and a store; tables past 16 MiB (a last-level
         // cache's share) are written to and read back from DRAM.
@@ -292,12 +310,8 @@ namespace detail {
 
 /// T[cb][vl][b][k] = sum_j c_{cb,k,j} * x(cg*cpg + vl*D + j, b), j ascending; the same bits
 /// from every instruction-set variant.
-inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa,
-                                          bool parallel) {
+inline VqTableTask vq_table_task(const VqGemvMatrix& m, const MatrixXf& x) {
     const VqLayout& L = m.layout();
-    // 32 floats of padding: register lookups read whole 16- or 32-entry rows (whole slices of
-    // 32 entries) when K is smaller.
-    std::vector<float> table(static_cast<std::size_t>(m.lut_floats(x.cols())) + 32, 0.0f);
     VqTableTask task;
     task.ct = m.codebooks_transposed().data();
     task.k = L.k;
@@ -308,14 +322,40 @@ inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf&
     task.batch = x.cols();
     task.x = x.data();
     task.ldx = x.rows();
-    task.table = table.data();
-    run_chunks(L.codebook_count(), 4, parallel, [&](Index c0, Index c1) {
+    return task;
+}
+
+inline void run_vq_tables(const VqGemvMatrix& m, const VqTableTask& task, Isa isa, bool parallel) {
+    run_chunks(m.layout().codebook_count(), 4, parallel, [&](Index c0, Index c1) {
         VqTableTask t = task;
         t.cb_begin = c0;
         t.cb_end = c1;
         vq_tables(isa, t);
     });
+}
+
+inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa,
+                                          bool parallel) {
+    // 32 floats of padding: register lookups read whole 16- or 32-entry rows (whole slices of
+    // 32 entries) when K is smaller.
+    std::vector<float> table(static_cast<std::size_t>(m.lut_floats(x.cols())) + 32, 0.0f);
+    VqTableTask task = vq_table_task(m, x);
+    task.table = table.data();
+    run_vq_tables(m, task, isa, parallel);
     return table;
+}
+
+/// The tables as byte planes (VqTileTask::planes), for byte_plane_lookups().
+inline std::vector<std::uint8_t> build_vq_plane_tables(const VqGemvMatrix& m, const MatrixXf& x,
+                                                       bool parallel) {
+    const VqLayout& L = m.layout();
+    std::vector<std::uint8_t> planes(static_cast<std::size_t>(
+        L.codebook_count() * (L.columns_per_group / L.dim) * x.cols() * 4 * m.plane_k()));
+    VqTableTask task = vq_table_task(m, x);
+    task.planes = planes.data();
+    task.plane_k = m.plane_k();
+    run_vq_tables(m, task, Isa::avx512, parallel);
+    return planes;
 }
 
 }  // namespace detail
@@ -334,10 +374,15 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
                 "gemv (VQ): lookup tables of ", m.lut_floats(B),
                 " floats: too large (at most 2^31), use the gather strategy");
     const bool lut = strategy == VqStrategy::lut;
+    const bool planes = lut && options.byte_planes && m.byte_plane_lookups(isa);
     // A column-major copy with contiguous columns (x may be any Ref).
     const MatrixXf xc = x;
     std::vector<float> table;
-    if (lut) table = detail::build_vq_tables(m, xc, isa, options.parallel);
+    std::vector<std::uint8_t> plane_table;
+    if (planes)
+        plane_table = detail::build_vq_plane_tables(m, xc, options.parallel);
+    else if (lut)
+        table = detail::build_vq_tables(m, xc, isa, options.parallel);
     MatrixXf yc(m.rows(), B);
 
     const VqLayout& L = m.layout();
@@ -354,6 +399,10 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
     task.rows = m.rows();
     task.table = lut ? table.data() : m.codebooks().data();
     task.codebooks_t = m.codebooks_transposed().data();
+    if (planes) {
+        task.planes = plane_table.data();
+        task.plane_k = m.plane_k();
+    }
     task.x = xc.data();
     task.ldx = xc.rows();
     if (m.scale_block() > 0) {
@@ -363,8 +412,9 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
     }
     task.y = yc.data();
     task.ldy = yc.rows();
-    // 8 tiles (128 rows) per chunk: the boundaries depend on the size only.
-    detail::run_chunks(m.tiles(), 8, options.parallel, [&](Index t0, Index t1) {
+    // 8 tiles (128 rows) per chunk; 32 with byte planes (whole 64-row quads, and each table row
+    // loaded once for 8 quads). A row's result does not depend on the chunks.
+    detail::run_chunks(m.tiles(), planes ? 32 : 8, options.parallel, [&](Index t0, Index t1) {
         detail::VqTileTask t = task;
         t.tile_begin = t0;
         t.tile_end = t1;
