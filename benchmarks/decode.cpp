@@ -5,7 +5,8 @@
 // (decode speed does not depend on what the values are):
 //   Gptvq2D/K16     D = 2, K = 16 (4-bit codes: 2 bpw), codebook per 256 columns x 256 rows
 //   Gptvq4D/K256    D = 4, K = 256 (8-bit codes: 2 bpw), codebook per 256 columns x all rows
-//   each with the lut and the gather strategy (/lut, /gather);
+//   each with the lut and the gather strategy (/lut, /gather); on CPUs with AVX-512 VBMI the 4D
+//   lut looks codes up in byte planes, and /lut-floats runs it without them for comparison;
 //   Gptvq2D/K16/8x256  D = 2, K = 16 with GPTVQ's own 2.125 bpw groups (a codebook per 8 rows x
 //                   256 columns), automatic strategy (the gather with register codebooks);
 //   Vptq/v8/k65536  v = 8, k = 65536, one group (16-bit codes: 2 bpw)
@@ -254,6 +255,12 @@ void register_shape(Index rows, Index cols, std::vector<Index> batches, bool col
                 [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq2, B, o, sh.gptvq2.stream_bytes(), c); },
                 true);
             add("Gptvq4D/K256" + st, sh.gptvq4.stream_bytes(),
+                [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq4, B, o, sh.gptvq4.stream_bytes(), c); },
+                true);
+        }
+        if (kn::cpu_has_vbmi()) {  // the lut before byte-plane lookups, for comparison
+            const kn::GemvOptions o{kn::Isa::automatic, kn::VqStrategy::lut, true, false};
+            add("Gptvq4D/K256/lut-floats", sh.gptvq4.stream_bytes(),
                 [&sh, B, o](benchmark::State& s, bool c) { gemv_bench(s, sh.gptvq4, B, o, sh.gptvq4.stream_bytes(), c); },
                 true);
         }

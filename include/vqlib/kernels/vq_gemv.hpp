@@ -334,28 +334,69 @@ inline void run_vq_tables(const VqGemvMatrix& m, const VqTableTask& task, Isa is
     });
 }
 
-inline std::vector<float> build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa,
-                                          bool parallel) {
-    // 32 floats of padding: register lookups read whole 16- or 32-entry rows (whole slices of
-    // 32 entries) when K is smaller.
-    std::vector<float> table(static_cast<std::size_t>(m.lut_floats(x.cols())) + 32, 0.0f);
-    VqTableTask task = vq_table_task(m, x);
-    task.table = table.data();
-    run_vq_tables(m, task, isa, parallel);
-    return table;
+/// A per-thread buffer for the lookup tables of one call: reused from call to call (a fresh
+/// allocation of a few MiB costs its page faults and zeroing every call, as much as building
+/// the tables), given back at the end of a call when it grew past 16 MiB.
+class TableScratch {
+public:
+    explicit TableScratch(std::size_t bytes) : buffer_(storage()) {
+        // Whole 64-byte blocks, 64-byte aligned: vector loads never cross a page end past it.
+        const std::size_t blocks = (bytes + 63) / 64 + 1;
+        if (buffer_.size() < blocks) buffer_.resize(blocks);
+    }
+    TableScratch(const TableScratch&) = delete;
+    TableScratch& operator=(const TableScratch&) = delete;
+    ~TableScratch() {
+        if (buffer_.size() * 64 > (std::size_t{16} << 20)) {
+            buffer_.clear();
+            buffer_.shrink_to_fit();
+        }
+    }
+    template <class T>
+    T* data() {
+        return reinterpret_cast<T*>(buffer_.data());
+    }
+
+private:
+    struct alignas(64) Block {
+        unsigned char bytes[64];
+    };
+    static std::vector<Block>& storage() {
+        thread_local std::vector<Block> buffer;
+        return buffer;
+    }
+    std::vector<Block>& buffer_;
+};
+
+/// Floats of the lut's tables for a batch of B, padded with 32: register lookups read whole
+/// 16- or 32-entry rows (whole slices of 32 entries) when K is smaller.
+inline std::size_t vq_table_bytes(const VqGemvMatrix& m, Index batch) {
+    return (static_cast<std::size_t>(m.lut_floats(batch)) + 32) * sizeof(float);
 }
 
-/// The tables as byte planes (VqTileTask::planes), for byte_plane_lookups().
-inline std::vector<std::uint8_t> build_vq_plane_tables(const VqGemvMatrix& m, const MatrixXf& x,
-                                                       bool parallel) {
+/// Bytes of the lut's tables as byte planes (VqTileTask::planes) for a batch of B.
+inline std::size_t vq_plane_table_bytes(const VqGemvMatrix& m, Index batch) {
     const VqLayout& L = m.layout();
-    std::vector<std::uint8_t> planes(static_cast<std::size_t>(
-        L.codebook_count() * (L.columns_per_group / L.dim) * x.cols() * 4 * m.plane_k()));
+    return static_cast<std::size_t>(L.codebook_count() * (L.columns_per_group / L.dim) * batch *
+                                    4 * m.plane_k());
+}
+
+/// Builds the tables into `table` (vq_table_bytes()).
+inline void build_vq_tables(const VqGemvMatrix& m, const MatrixXf& x, Isa isa, bool parallel,
+                            float* table) {
     VqTableTask task = vq_table_task(m, x);
-    task.planes = planes.data();
+    task.table = table;
+    run_vq_tables(m, task, isa, parallel);
+}
+
+/// Builds the tables as byte planes into `planes` (vq_plane_table_bytes()), for
+/// byte_plane_lookups().
+inline void build_vq_plane_tables(const VqGemvMatrix& m, const MatrixXf& x, bool parallel,
+                                  std::uint8_t* planes) {
+    VqTableTask task = vq_table_task(m, x);
+    task.planes = planes;
     task.plane_k = m.plane_k();
     run_vq_tables(m, task, Isa::avx512, parallel);
-    return planes;
 }
 
 }  // namespace detail
@@ -377,12 +418,13 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
     const bool planes = lut && options.byte_planes && m.byte_plane_lookups(isa);
     // A column-major copy with contiguous columns (x may be any Ref).
     const MatrixXf xc = x;
-    std::vector<float> table;
-    std::vector<std::uint8_t> plane_table;
+    detail::TableScratch scratch(!lut     ? 0
+                                 : planes ? detail::vq_plane_table_bytes(m, B)
+                                          : detail::vq_table_bytes(m, B));
     if (planes)
-        plane_table = detail::build_vq_plane_tables(m, xc, options.parallel);
+        detail::build_vq_plane_tables(m, xc, options.parallel, scratch.data<std::uint8_t>());
     else if (lut)
-        table = detail::build_vq_tables(m, xc, isa, options.parallel);
+        detail::build_vq_tables(m, xc, isa, options.parallel, scratch.data<float>());
     MatrixXf yc(m.rows(), B);
 
     const VqLayout& L = m.layout();
@@ -397,10 +439,10 @@ inline void gemv(const VqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Matr
     task.bands = L.bands();
     task.rows_per_codebook = L.rows_per_codebook;
     task.rows = m.rows();
-    task.table = lut ? table.data() : m.codebooks().data();
+    task.table = lut ? scratch.data<float>() : m.codebooks().data();
     task.codebooks_t = m.codebooks_transposed().data();
     if (planes) {
-        task.planes = plane_table.data();
+        task.planes = scratch.data<std::uint8_t>();
         task.plane_k = m.plane_k();
     }
     task.x = xc.data();
