@@ -133,6 +133,24 @@ TEST_CASE("VQ GEMV: byte-plane lookups over 64-row quads", "[kernels][vq]") {
     CHECK(VqGemvMatrix::from_layer(random_vq_layer(64, 64, 2, 100, 64, 32, 0, 1)).plane_k() == 128);
 }
 
+TEST_CASE("VQ GEMV: the lut's table buffer is kept per thread and can be released", "[kernels][vq]") {
+    const VqLayer layer = random_vq_layer(64, 256, 2, 16, 64, 256, 0, 51);
+    const VqGemvMatrix m = VqGemvMatrix::from_layer(layer);
+    Rng rng(52);
+    const MatrixXf x = random_matrix(256, 2, rng);
+    release_table_buffer();
+    CHECK(kernels::detail::TableScratch::held_bytes() == 0);
+    const MatrixXf y1 = gemv(m, x, {Isa::automatic, VqStrategy::lut, true});
+    CHECK(kernels::detail::TableScratch::held_bytes() >= kernels::detail::vq_table_bytes(m, 2));
+    // A second call reuses the buffer (stale tables from another x must not leak into y).
+    const MatrixXf x2 = random_matrix(256, 2, rng);
+    const MatrixXf y2 = gemv(m, x2, {Isa::automatic, VqStrategy::lut, true});
+    release_table_buffer();
+    CHECK(kernels::detail::TableScratch::held_bytes() == 0);
+    CHECK(same_bits(gemv(m, x2, {Isa::automatic, VqStrategy::lut, true}), y2));
+    CHECK(same_bits(gemv(m, x, {Isa::automatic, VqStrategy::lut, true}), y1));
+}
+
 TEST_CASE("VQ GEMV: code widths and bits", "[kernels][vq]") {
     const auto m4 = VqGemvMatrix::from_layer(random_vq_layer(32, 512, 2, 16, 32, 256, 0, 1));
     CHECK(m4.code_bits() == 4);
