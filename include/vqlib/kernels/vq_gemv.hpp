@@ -342,8 +342,9 @@ inline void run_vq_tables(const VqGemvMatrix& m, const VqTableTask& task, Isa is
 class TableScratch {
 public:
     explicit TableScratch(std::size_t bytes) : buffer_(storage()) {
-        // Whole 64-byte blocks, 64-byte aligned, and one more: vector loads past the end of a
-        // table row stay inside.
+        // Whole 64-byte blocks and one more: vector loads past the end of a table row stay
+        // inside. (Plain operator new: a 64-byte-aligned buffer measured up to 2x slower for
+        // 2D K16 at B = 8 in the decode benchmark, placed elsewhere by the allocator.)
         const std::size_t blocks = (bytes + 63) / 64 + 1;
         if (buffer_.size() < blocks) {
             buffer_.clear();  // nothing to copy
@@ -371,8 +372,8 @@ public:
     static constexpr std::size_t kept_bytes = std::size_t{64} << 20;
 
 private:
-    struct alignas(64) Block {
-        unsigned char bytes[64];
+    struct Block {
+        float values[16];
     };
     static std::vector<Block>& storage() {
         thread_local std::vector<Block> buffer;
