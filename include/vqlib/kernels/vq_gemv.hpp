@@ -34,8 +34,8 @@
 // the AVX-512 lut looks 64 < K <= 256 up in byte planes of the tables, 64 rows per permute
 // (GemvOptions::byte_planes; every 64 rows in one band): r = 0.35 for K <= 128, 0.5 for
 // K <= 256 (4D K256 on 4096 x 4096: 363 us instead of 856 at B = 1, 2810 instead of 6543 at
-// B = 8, where it now beats the gather strategy's 3750). So with 16 or more rows per codebook lut wins at small
-// batches and the register gather near B = 8 (2D K16, 256 x 256 codebooks: lut 193 us vs 347 at
+// B = 8, where it now beats the gather strategy's 3750). So with 16 or more rows per codebook
+// lut wins at small batches and the register gather near B = 8 (2D K16, 256 x 256 codebooks: lut 193 us vs 347 at
 // B = 1, 1382 vs 1179 at B = 8); with 8 rows per codebook the register gather wins throughout
 // (285 us vs 38.7 ms for lut at B = 1); with gathered lookups (K > 128) lut wins at B = 1 and the
 // gather strategy near B >= D. lut also needs K <= 256 and tables of at most 64 MiB.
