@@ -335,9 +335,8 @@ inline void run_vq_tables(const VqGemvMatrix& m, const VqTableTask& task, Isa is
 }
 
 /// A per-thread buffer for the lookup tables of one call, kept from call to call: allocating a
-/// few MiB afresh costs page faults and zeroing on every call, as much as building the tables
-/// (2D K16 at B = 8 on 4096 x 4096, 16 MiB of tables: 1.3-1.4 ms with the buffer kept, 1.4-2.0 ms
-/// without). A buffer past 64 MiB (lut forced on huge tables) is given back at the end of the
+/// few MiB afresh costs page faults and zeroing on every call (2D K16 at B = 8 on 4096 x 4096,
+/// 16 MiB of tables: 1.3-1.4 ms with the buffer kept, 1.4-2.0 ms without). A buffer past 64 MiB (lut forced on huge tables) is given back at the end of the
 /// call; kernels::release_table_buffer() gives back the calling thread's buffer.
 class TableScratch {
 public:
