@@ -10,6 +10,7 @@
 #include <vqlib/quantizers/vq_layer.hpp>
 
 #include "cpu_reference.hpp"
+#include "random_inputs.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -31,17 +32,8 @@ using namespace vqlib;
 
 namespace {
 
-MatrixXf random_matrix(Index rows, Index cols, std::mt19937& rng, float scale = 1.0f) {
-    std::normal_distribution<float> normal(0.0f, scale);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-    return m;
-}
-
-std::uint32_t random_below(std::mt19937& rng, Index n) {
-    return std::uniform_int_distribution<std::uint32_t>(0, static_cast<std::uint32_t>(n - 1))(rng);
-}
+using test_cuda::random_below;
+using test_cuda::random_matrix;
 
 /// |y - ref| <= tol * (|W| |X| + 1), elementwise: above fp32 summation error (n u |W||X|) for
 /// these sizes, below the change one wrong code makes (about |W||X| / n).

@@ -10,6 +10,7 @@
 #include <vqlib/quantizers/vq_layer.hpp>
 
 #include "cpu_reference.hpp"
+#include "random_inputs.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -23,17 +24,8 @@ namespace {
 static_assert(DecodeBackend<CudaDecodeBackend, VqLayer>);
 static_assert(DecodeBackend<CudaDecodeBackend, VptqLayer>);
 
-MatrixXf normal_matrix(Index rows, Index cols, std::mt19937& rng, float scale = 1.0f) {
-    std::normal_distribution<float> normal(0.0f, scale);
-    MatrixXf m(rows, cols);
-    for (Index j = 0; j < cols; ++j)
-        for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-    return m;
-}
-
-std::uint32_t below(std::mt19937& rng, Index n) {
-    return std::uniform_int_distribution<std::uint32_t>(0, static_cast<std::uint32_t>(n - 1))(rng);
-}
+using test_cuda::random_below;
+using test_cuda::random_matrix;
 
 bool same_bits(const MatrixXf& a, const MatrixXf& b) {
     return a.rows() == b.rows() && a.cols() == b.cols() && (a.array() == b.array()).all();
@@ -57,14 +49,14 @@ void compare_with_cpu(const Layer& layer, std::mt19937& rng) {
     CHECK(same_bits(w, test_cuda::cpu_decode_dequantize(layer)));
     for (Index batch : {Index{1}, Index{3}, Index{8}}) {
         CAPTURE(batch);
-        const MatrixXf x = normal_matrix(layer.cols(), batch, rng);
+        const MatrixXf x = random_matrix(layer.cols(), batch, rng);
         const MatrixXf y = B::gemv(p, x);
         CHECK(close(y, test_cuda::cpu_decode_matmul(layer, x), w, x));
         CHECK(same_bits(B::gemv(p, x), y));
     }
     for (Index batch : {Index{0}, Index{11}}) {
         CAPTURE(batch);
-        const MatrixXf x = normal_matrix(layer.cols(), batch, rng);
+        const MatrixXf x = random_matrix(layer.cols(), batch, rng);
         CHECK(close(B::matmul(p, x), test_cuda::cpu_decode_matmul(layer, x), w, x));
     }
     CHECK_THROWS_AS(B::gemv(p, MatrixXf::Zero(layer.cols() + 1, 1)), shape_error);
@@ -81,13 +73,13 @@ VqLayer small_vq_layer(std::mt19937& rng) {
     L.k = 16;
     L.rows_per_codebook = 13;
     L.columns_per_group = 26;
-    layer.codebooks = normal_matrix(L.codebook_count() * L.k, L.dim, rng);
+    layer.codebooks = random_matrix(L.codebook_count() * L.k, L.dim, rng);
     layer.indices.resize(L.rows, L.vectors_per_row());
     for (Index v = 0; v < L.vectors_per_row(); ++v)
         for (Index r = 0; r < L.rows; ++r)
-            layer.indices(r, v) = static_cast<std::uint16_t>(below(rng, L.k));
+            layer.indices(r, v) = static_cast<std::uint16_t>(random_below(rng, L.k));
     layer.scale_block = 4;
-    layer.scales = normal_matrix(L.rows, L.cols / 4, rng).cwiseAbs();
+    layer.scales = random_matrix(L.rows, L.cols / 4, rng).cwiseAbs();
     return layer;
 }
 
@@ -108,20 +100,20 @@ VptqLayer small_vptq_layer(std::mt19937& rng) {
     L.enable_norm = true;
     L.enable_perm = true;
     const auto codes = static_cast<std::size_t>(L.group_num * L.row_blocks() * L.group_size);
-    layer.centroids = normal_matrix(L.group_num * L.num_centroids, L.vector_len, rng);
-    layer.res_centroids = normal_matrix(L.group_num * L.num_res_centroids, L.vector_len, rng, 0.25f);
+    layer.centroids = random_matrix(L.group_num * L.num_centroids, L.vector_len, rng);
+    layer.res_centroids = random_matrix(L.group_num * L.num_res_centroids, L.vector_len, rng, 0.25f);
     for (std::size_t i = 0; i < codes; ++i) {
-        layer.indices.push_back(below(rng, L.num_centroids));
-        layer.res_indices.push_back(below(rng, L.num_res_centroids));
+        layer.indices.push_back(random_below(rng, L.num_centroids));
+        layer.res_indices.push_back(random_below(rng, L.num_res_centroids));
     }
-    layer.outlier_centroids = normal_matrix(L.outlier_centroids, L.outlier_vector_len, rng, 4.0f);
+    layer.outlier_centroids = random_matrix(L.outlier_centroids, L.outlier_vector_len, rng, 4.0f);
     for (Index i = 0; i < L.outlier_row_blocks() * L.outlier_size; ++i)
-        layer.outlier_indices.push_back(below(rng, L.outlier_centroids));
+        layer.outlier_indices.push_back(random_below(rng, L.outlier_centroids));
     layer.perm.resize(static_cast<std::size_t>(L.in_features));
     std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
     std::shuffle(layer.perm.begin(), layer.perm.end(), rng);
-    layer.weight_scale = normal_matrix(L.in_features, 1, rng).cwiseAbs();
-    layer.weight_bias = normal_matrix(L.in_features, 1, rng, 0.1f);
+    layer.weight_scale = random_matrix(L.in_features, 1, rng).cwiseAbs();
+    layer.weight_bias = random_matrix(L.in_features, 1, rng, 0.1f);
     layer.check_consistent();
     return layer;
 }
