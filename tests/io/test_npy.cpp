@@ -21,7 +21,7 @@
 #endif
 
 #ifndef VQLIB_FIXTURES_DIR
-#define VQLIB_FIXTURES_DIR "../shared/fixtures"
+#error "VQLIB_FIXTURES_DIR (tests/data) must be defined by the build (tests/CMakeLists.txt)"
 #endif
 
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 #pragma once
-// Test support: paths to ../shared/fixtures and the values the conformance tests read there.
+// Test support: paths to the test data (tests/data) and the values the conformance tests read there.
 #include <vqlib/core/error.hpp>
 #include <vqlib/io/npy.hpp>
 
@@ -10,7 +10,7 @@
 #include <string>
 
 #ifndef VQLIB_FIXTURES_DIR
-#define VQLIB_FIXTURES_DIR "../shared/fixtures"
+#error "VQLIB_FIXTURES_DIR (tests/data) must be defined by the build (tests/CMakeLists.txt)"
 #endif
 
 namespace vqlib::test {
