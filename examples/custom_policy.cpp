@@ -15,8 +15,8 @@
 #include <vqlib/core.hpp>
 #include <vqlib/gptq.hpp>                     // only for the INT3 comparison line
 #include <vqlib/hessian.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>   // round_scale, ScaleStorage
-#include <vqlib/quantizers/scalar_layer.hpp>  // BitsBreakdown
+#include <vqlib/formats/scalar_grid.hpp>   // round_scale, ScaleStorage
+#include <vqlib/formats/scalar_layer.hpp>  // BitsBreakdown
 #include <vqlib/solver/block_solver.hpp>
 
 #include <bit>

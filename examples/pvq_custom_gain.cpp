@@ -1,25 +1,22 @@
-// vqlib example: a PVQ variant assembled in user code from the components of the PVQ recipe,
-// with a gain quantizer written here.
+// vqlib example: PVQ with a gain quantizer written here, swapped into the stock recipe.
 //
-//   rotation      transform::IncoherenceTransform: randomized Hadamard on both sides of W and H
-//   shape         PvqQuantizer with D = 16, K = 27 (a 48-bit index in a uint64_t), the Opus search
-//                 refined in the conditional Hessian metric
-//   gain          SqrtUniformGain (below): levels uniform in sqrt(a) between the law's 1st and
-//                 99.9th percentiles -- any type with bits(), codebook(D, n) and name() is a
-//                 GainQuantizer
-//   solver        BlockSolver<ExactUpdate>
+// vqlib::pvq() is a recipe over policy slots; pvq_policies(config) gives the configured ones and
+// with_gain() replaces the gain design. SqrtUniformGain (below) spaces its levels uniformly in
+// sqrt(a) between the amplitude law's 1st and 99.9th percentiles: any type with bits(),
+// codebook(D, n) and name() is a GainQuantizer. Everything else is the recipe's: randomized
+// Hadamard rotations, D = 16 groups with K = 27 pulses (a 48-bit index in a uint64_t), the Opus
+// search refined in the conditional Hessian metric, the exact update.
 //
-// It prints the proxy loss next to vqlib::pvq with the Lloyd-Max gains at the same rate, and
-// exits with 1 unless:
-//   - the layer (shape indices, gain codes, row norms, rotation seed) dequantizes to the
-//     solver's output rotated back;
-//   - the proxy loss in the rotated domain (with the rotated H) equals the original's;
-//   - both PVQ variants beat round-to-nearest of the same codebook by a wide margin.
+// It prints the proxy loss next to the recipe's own Lloyd-Max gains at the same rate, and exits
+// with 1 unless: the layer holds this file's gain levels; both variants store the same bits per
+// weight; the proxy loss is the same in the rotated domain (with the rotated H); both beat
+// round-to-nearest of the same codebook by 2x.
 #include <vqlib/core.hpp>
 #include <vqlib/hessian.hpp>
 #include <vqlib/pvq.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace {
@@ -71,60 +68,50 @@ Layer make_layer(vqlib::Index rows, vqlib::Index cols) {
 
 int main() {
     const Layer L = make_layer(256, 512);
-    bool ok = true;
 
-    // 1. Rotate W and H.
-    const vqlib::transform::IncoherenceTransform rotation(256, 512, {/*seed=*/11});
-    vqlib::MatrixXf Wr = L.W;
-    vqlib::MatrixXd Hr = L.H;
-    rotation.transform_weights(Wr);
-    rotation.transform_hessian(Hr);
-
-    // 2. The quantizer policy with the gain quantizer above, and the solver.
-    vqlib::PvqOptions options;
-    options.dim = 16;
-    options.pulses = 27;
-    options.search = vqlib::ShapeSearch::metric_swap;
-    options.gain_metric = vqlib::GainMetric::conditional;
-    const auto prepared = vqlib::prepare_hessian(Hr, vqlib::HessianOptions{});
-    vqlib::PvqQuantizer<std::uint64_t> quantizer(options, SqrtUniformGain{4}.codebook(16, 512));
-    const auto solved = vqlib::BlockSolver<vqlib::ExactUpdate>().run(Wr, prepared, quantizer);
-
-    vqlib::PvqLayer<std::uint64_t> layer = quantizer.layer();
-    layer.incoherence = rotation.options();
-    vqlib::MatrixXf Q = solved.Q;
-    rotation.restore_weights(Q);
-    const double loss = vqlib::proxy_loss(L.W, Q, L.H);
-    const double loss_rotated = vqlib::proxy_loss(Wr, solved.Q, Hr);
-
-    // 3. The recipe at the same rate (D = 16, 48-bit index + 4-bit gain), Lloyd-Max gains.
-    auto config = vqlib::pvq_presets::make(16, 3.25, 4);
+    auto config = vqlib::pvq_presets::make(/*dim=*/16, /*bits_per_weight=*/3.25, /*gain_bits=*/4);
+    config.pvq.search = vqlib::ShapeSearch::metric_swap;
+    config.pvq.gain_metric = vqlib::GainMetric::conditional;
     config.incoherence = vqlib::transform::IncoherenceOptions{11};
-    const auto recipe = vqlib::pvq<std::uint64_t>(L.W, L.H, config);
+
+    // The swap: one slot of the stock recipe.
+    const auto policies = vqlib::pvq_policies(config).with_gain(SqrtUniformGain{4});
+    const auto mine = vqlib::pvq<std::uint64_t>(L.W, L.H, config, policies);
+
+    const auto stock = vqlib::pvq<std::uint64_t>(L.W, L.H, config);
     auto rtn = config;
     rtn.update = vqlib::ErrorUpdateKind::none;
-    const auto rounded = vqlib::pvq<std::uint64_t>(L.W, L.H, rtn);
+    const auto rounded = vqlib::pvq<std::uint64_t>(L.W, L.H, rtn, policies);
 
-    std::printf("PVQ D=16 K=%d, %s gains: %.4f bpw, proxy loss %.5g\n", options.pulses,
-                SqrtUniformGain::name(), layer.bits().per_weight(), loss);
+    std::printf("PVQ D=16 K=%d, %s gains:  %.4f bpw, proxy loss %.5g\n", config.pvq.pulses,
+                SqrtUniformGain::name(), mine.bits_per_weight, mine.proxy_loss);
     std::printf("pvq() with Lloyd-Max gains:       %.4f bpw, proxy loss %.5g\n",
-                recipe.bits_per_weight, recipe.proxy_loss);
+                stock.bits_per_weight, stock.proxy_loss);
     std::printf("round-to-nearest (no feedback):   %.4f bpw, proxy loss %.5g\n",
                 rounded.bits_per_weight, rounded.proxy_loss);
 
-    const vqlib::MatrixXf Qlayer = layer.dequantize();
-    if (!Qlayer.isApprox(Q, 1e-5f)) {
-        std::printf("FAIL: the layer does not dequantize to the solver's output\n");
-        ok = false;
-    }
-    if (std::abs(loss - loss_rotated) > 1e-4 * loss) {
-        std::printf("FAIL: proxy loss %.9g in the original domain, %.9g rotated\n", loss, loss_rotated);
-        ok = false;
-    }
-    if (!(loss < 0.5 * rounded.proxy_loss && recipe.proxy_loss < 0.5 * rounded.proxy_loss)) {
-        std::printf("FAIL: GPTQ feedback should beat round-to-nearest by 2x\n");
-        ok = false;
-    }
+    bool ok = true;
+    auto check = [&](bool condition, const char* what) {
+        if (!condition) {
+            std::printf("FAIL: %s\n", what);
+            ok = false;
+        }
+    };
+    check(mine.layer.gains.levels == SqrtUniformGain{4}.codebook(16, 512).levels,
+          "the layer does not hold the swapped gain levels");
+    check(mine.bits_per_weight == stock.bits_per_weight, "the two gain designs store different rates");
+    // The loss is invariant under the rotation: W' = R_out W R_in^T, H' = R_in H R_in^T.
+    const vqlib::transform::IncoherenceTransform rotation(256, 512, *config.incoherence);
+    vqlib::MatrixXf Wr = L.W, Qr = mine.Q;
+    vqlib::MatrixXd Hr = L.H;
+    rotation.transform_weights(Wr);
+    rotation.transform_weights(Qr);
+    rotation.transform_hessian(Hr);
+    const double rotated = vqlib::proxy_loss(Wr, Qr, Hr);
+    check(std::abs(rotated - mine.proxy_loss) <= 1e-4 * mine.proxy_loss,
+          "the proxy loss differs in the rotated domain");
+    check(mine.proxy_loss < 0.5 * rounded.proxy_loss && stock.proxy_loss < 0.5 * rounded.proxy_loss,
+          "GPTQ feedback does not beat round-to-nearest by 2x");
     std::printf("%s\n", ok ? "all checks passed" : "checks FAILED");
     return ok ? 0 : 1;
 }

@@ -11,8 +11,8 @@
 //
 // Usage: vqlib_bench_cuda_kernels [iterations=50]
 #include <vqlib/backend/cuda.cuh>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <cublas_v2.h>
 

@@ -3,21 +3,23 @@
 //   Hessian preparation (dead columns, damping with escalation, optional act-order, U = chol(H^-1))
 //   + the lazy-batch BlockSolver with one column per step
 //   + a ScalarQuantizer over a scalar grid (INT asym/sym, FP8/FP4 minifloats), with groups
-//   + the exact (= diagonal, for one column) OBS error update; NoFeedback gives round-to-nearest.
+//   + the exact (= diagonal, for one column) OBS error update; NoFeedback gives round-to-nearest
+//   = the result core of solver/result.hpp with a ScalarLayer<G> (formats/scalar_layer.hpp).
 //
 //   vqlib::GptqConfig<vqlib::IntGrid> config{vqlib::IntGrid(4, /*symmetric=*/false)};
 //   config.groups.size = 128;
 //   auto result = vqlib::gptq(W, H, config);       // result.layer.dequantize(), result.proxy_loss
-#include <vqlib/backend/cpu.hpp>
 #include <vqlib/core.hpp>
 #include <vqlib/hessian.hpp>
-#include <vqlib/quantizers/minifloat_grid.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
-#include <vqlib/quantizers/scalar_layer.hpp>
+#include <vqlib/formats/minifloat_grid.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
+#include <vqlib/formats/scalar_layer.hpp>
 #include <vqlib/quantizers/scalar_quantizer.hpp>
 #include <vqlib/solver/block_solver.hpp>
+#include <vqlib/solver/result.hpp>
 
-#include <limits>
+#include <chrono>
+#include <utility>
 
 namespace vqlib {
 
@@ -28,32 +30,33 @@ struct GptqConfig {
     /// Damping, act-order and the Cholesky retry policy.
     HessianOptions hessian{};
     SolverOptions solver{};
+    /// With one column per step the exact OBS update is the diagonal one (the cheaper to run);
+    /// `none` is round-to-nearest (rtn() sets it).
+    ErrorUpdateKind update = ErrorUpdateKind::diagonal;
 };
 
+/// GPTQ's result: the common core (solver/result.hpp) with a ScalarLayer.
 template <ScalarGrid G>
-struct GptqResult {
-    ScalarLayer<G> layer;
-    /// The dequantized layer (= layer.dequantize()), original column order.
-    MatrixXf Q;
-    SolveStats stats;
-    /// tr((W - Q) H (W - Q)^T) with the undamped H as given (NaN when no H was given).
-    double proxy_loss = std::numeric_limits<double>::quiet_NaN();
-    /// Damping actually used (relative to mean diag H) and the number of Cholesky attempts.
-    double percdamp_used = 0.0;
-    int cholesky_attempts = 0;
+struct GptqResult : QuantizationResult<ScalarLayer<G>> {
+    using QuantizationResult<ScalarLayer<G>>::QuantizationResult;
 };
 
 namespace detail {
 
-template <ErrorUpdatePolicy Update, ScalarGrid G>
+/// The recipe: the grid's quantizer policy, the solver with the configured update, the result.
+template <ScalarGrid G>
 GptqResult<G> run_scalar(ConstMatrixRef W, const PreparedHessian& prepared,
-                         const GptqConfig<G>& config) {
+                         const GptqConfig<G>& config, ErrorUpdateKind update) {
+    const auto start = std::chrono::steady_clock::now();
     ScalarQuantizer<G> quantizer(config.grid, config.groups);
-    BlockSolver<Update> solver(config.solver);
-    SolveResult solved = solver.run(W, prepared, quantizer);
-    GptqResult<G> out{quantizer.layer(), std::move(solved.Q), solved.stats};
-    out.percdamp_used = prepared.percdamp;
-    out.cholesky_attempts = prepared.attempts;
+    SolveResult solved = solve(update, config.solver, W, prepared, quantizer);
+    GptqResult<G> out(quantizer.layer());
+    out.Q = std::move(solved.Q);
+    out.stats = solved.stats;
+    out.update = update;
+    out.record(prepared);
+    out.bits_per_weight = out.layer.bits_per_weight();
+    out.seconds = seconds_since(start) + prepared.seconds;
     return out;
 }
 
@@ -67,19 +70,33 @@ inline PreparedHessian identity_hessian(Index columns) {
     return p;
 }
 
+template <ScalarGrid G, class DerivedH>
+GptqResult<G> gptq_with(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
+                        const GptqConfig<G>& config, ErrorUpdateKind update) {
+    check_square("H", H);
+    check_shape("H", H, W.cols(), W.cols());
+    const PreparedHessian prepared = prepare_hessian(H, config.hessian);
+    auto out = run_scalar(W, prepared, config, update);
+    out.proxy_loss = proxy_loss(W, out.Q, H);
+    return out;
+}
+
 }  // namespace detail
 
 /// GPTQ on W (R x C) with the Hessian H (C x C, float or double, undamped).
 template <ScalarGrid G, class DerivedH>
 GptqResult<G> gptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
                    const GptqConfig<G>& config) {
-    check_square("H", H);
-    check_shape("H", H, W.cols(), W.cols());
-    const PreparedHessian prepared = prepare_hessian(H, config.hessian);
-    // With one column per step the exact OBS update is the diagonal one; it is the cheaper to run.
-    auto out = detail::run_scalar<DiagonalUpdate>(W, prepared, config);
-    out.proxy_loss = proxy_loss(W, out.Q, H);
-    return out;
+    return detail::gptq_with(W, H, config, config.update);
+}
+
+/// GPTQ on a Hessian already prepared (prepare_hessian(H, config.hessian)): one preparation
+/// serves every layer that reads the same input. proxy_loss stays NaN (no undamped H here).
+template <ScalarGrid G>
+GptqResult<G> gptq(ConstMatrixRef W, const PreparedHessian& prepared, const GptqConfig<G>& config) {
+    VQLIB_CHECK(prepared.columns() == W.cols(), shape_error, "the prepared Hessian has ",
+                prepared.columns(), " columns: expected W.cols() = ", W.cols());
+    return detail::run_scalar(W, prepared, config, config.update);
 }
 
 /// Round-to-nearest with the same grids and groups as GPTQ, but no error feedback. With H, dead
@@ -88,19 +105,15 @@ GptqResult<G> gptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
 template <ScalarGrid G, class DerivedH>
 GptqResult<G> rtn(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
                   const GptqConfig<G>& config) {
-    check_square("H", H);
-    check_shape("H", H, W.cols(), W.cols());
-    const PreparedHessian prepared = prepare_hessian(H, config.hessian);
-    auto out = detail::run_scalar<NoFeedback>(W, prepared, config);
-    out.proxy_loss = proxy_loss(W, out.Q, H);
-    return out;
+    return detail::gptq_with(W, H, config, ErrorUpdateKind::none);
 }
 
 template <ScalarGrid G>
 GptqResult<G> rtn(ConstMatrixRef W, const GptqConfig<G>& config) {
     VQLIB_CHECK(!config.hessian.act_order, invalid_argument,
                 "act_order = true: round-to-nearest without a Hessian has no column order to use");
-    return detail::run_scalar<NoFeedback>(W, detail::identity_hessian(W.cols()), config);
+    return detail::run_scalar(W, detail::identity_hessian(W.cols()), config,
+                              ErrorUpdateKind::none);
 }
 
 }  // namespace vqlib

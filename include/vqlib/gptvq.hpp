@@ -9,20 +9,22 @@
 //
 //   auto config = vqlib::gptvq_presets::best(/*dim=*/2, /*bits_per_dim=*/2, /*weights=*/2048);
 //   auto result = vqlib::gptvq(W, H, config);   // result.layer, result.Q, result.proxy_loss
-#include <vqlib/backend/cpu.hpp>
 #include <vqlib/cluster.hpp>
 #include <vqlib/codebook.hpp>
 #include <vqlib/core.hpp>
 #include <vqlib/hessian.hpp>
 #include <vqlib/quantizers/vq_codebook_update.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 #include <vqlib/quantizers/vq_quantizer.hpp>
 #include <vqlib/solver/block_solver.hpp>
+#include <vqlib/solver/result.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace vqlib {
 
@@ -67,56 +69,77 @@ struct GptvqConfig {
     SolverOptions solver{};
 };
 
-struct GptvqResult {
-    VqLayer layer;
-    /// The dequantized layer (= layer.dequantize()).
-    MatrixXf Q;
-    SolveStats stats;
+/// GPTVQ's result: the common core (solver/result.hpp) with a VqLayer, plus the codebook update.
+struct GptvqResult : QuantizationResult<VqLayer> {
     CodebookUpdateStats codebook_update;
-    /// tr((W - Q) H (W - Q)^T) with the undamped H as given.
-    double proxy_loss = std::numeric_limits<double>::quiet_NaN();
-    double percdamp_used = 0.0;
-    int cholesky_attempts = 0;
-    double seconds = 0.0;
 };
 
-namespace detail {
+/// The policy slots of the GPTVQ recipe: how codebooks are fitted (a CodebookFitter), how they
+/// are stored (a CodebookStorage) and which nearest-centroid backend looks the vectors up (an
+/// AssignmentBackend). gptvq_policies(config) gives the stock ones built from the configuration;
+/// with_fitter / with_storage / with_assignment swap one slot and keep the others:
+///
+///   auto r = vqlib::gptvq(W, H, config, vqlib::gptvq_policies(config).with_fitter(MyFitter{}));
+template <CodebookFitter Fitter = KMeansCodebookFitter, CodebookStorage Storage = GptvqCodebookStorage,
+          AssignmentBackend Assign = CpuAssignment>
+struct GptvqPolicies {
+    Fitter fitter;
+    Storage storage;
+    Assign assign{};
 
-template <ErrorUpdatePolicy Update>
-SolveResult solve_vq(ConstMatrixRef W, const PreparedHessian& prepared, const GptvqConfig& config,
-                     VqQuantizer<KMeansCodebookFitter, GptvqCodebookStorage>& quantizer) {
-    return BlockSolver<Update>(config.solver).run(W, prepared, quantizer);
+    template <CodebookFitter F>
+    GptvqPolicies<F, Storage, Assign> with_fitter(F f) const {
+        return {std::move(f), storage, assign};
+    }
+    template <CodebookStorage S>
+    GptvqPolicies<Fitter, S, Assign> with_storage(S s) const {
+        return {fitter, std::move(s), assign};
+    }
+    template <AssignmentBackend A>
+    GptvqPolicies<Fitter, Storage, A> with_assignment(A a) const {
+        return {fitter, storage, std::move(a)};
+    }
+};
+
+/// The stock policies of a configuration: k-means with config.kmeans, config.codebooks, the CPU
+/// lookups.
+inline GptvqPolicies<> gptvq_policies(const GptvqConfig& config) {
+    return {KMeansCodebookFitter{config.kmeans}, config.codebooks, CpuAssignment{}};
 }
 
-}  // namespace detail
-
-/// GPTVQ on W (R x C) with the undamped Hessian H (C x C, float or double).
-template <class DerivedH>
-GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config) {
+/// GPTVQ on W (R x C) with the undamped Hessian H (C x C, float or double), with the given
+/// policies. The recipe: prepare H; sweep the solver with the VQ quantizer (codebooks fitted per
+/// tile at block starts, looked up per step) and the configured error update; update the
+/// codebooks after the sweep and store them again; decode.
+template <class DerivedH, CodebookFitter Fitter, CodebookStorage Storage, AssignmentBackend Assign>
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config,
+                  const GptvqPolicies<Fitter, Storage, Assign>& policies) {
     const auto start = std::chrono::steady_clock::now();
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
     const PreparedHessian prepared = prepare_hessian(H, config.hessian);
-    VqQuantizer<KMeansCodebookFitter, GptvqCodebookStorage> quantizer(
-        config.vq, KMeansCodebookFitter{config.kmeans}, config.codebooks);
-    SolveResult solved;
-    switch (config.update) {
-    case ErrorUpdateKind::diagonal: solved = detail::solve_vq<DiagonalUpdate>(W, prepared, config, quantizer); break;
-    case ErrorUpdateKind::exact: solved = detail::solve_vq<ExactUpdate>(W, prepared, config, quantizer); break;
-    case ErrorUpdateKind::none: solved = detail::solve_vq<NoFeedback>(W, prepared, config, quantizer); break;
-    }
+    VqQuantizer<Fitter, Storage, Assign> quantizer(config.vq, policies.fitter, policies.storage,
+                                                   policies.assign);
+    const SolveResult solved = solve(config.update, config.solver, W, prepared, quantizer);
     GptvqResult out;
     out.layer = quantizer.layer();
     out.stats = solved.stats;
-    out.percdamp_used = prepared.percdamp;
-    out.cholesky_attempts = prepared.attempts;
+    out.update = config.update;
+    out.record(prepared);
     const MatrixXd Hd = H.template cast<double>();
-    auto requantize = [&](VqLayer& layer) { requantize_codebooks(layer, config.codebooks); };
+    auto requantize = [&](VqLayer& layer) { requantize_codebooks(layer, policies.storage); };
     out.codebook_update = update_codebooks(out.layer, W, Hd, config.codebook_update, requantize);
     out.Q = out.layer.dequantize();
     out.proxy_loss = out.codebook_update.loss_after;
-    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.bits_per_weight = out.layer.bits_per_weight();
+    out.seconds = detail::seconds_since(start);
     return out;
+}
+
+/// GPTVQ with the stock policies of the configuration.
+template <class DerivedH>
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config) {
+    return gptvq(W, H, config, gptvq_policies(config));
 }
 
 /// Named configurations. bits_per_dim b gives K = 2^(b*D) centroids (GPTVQ's --wbits);
@@ -131,7 +154,7 @@ inline Index centroids_for(Index dim, double bits_per_dim) {
     return Index{1} << static_cast<int>(index_bits);
 }
 
-/// The reference code's choices (spec §4, §9): Mahalanobis seeding, 100 EM iterations, empty
+/// The reference code's choices (docs/gptvq.md): Mahalanobis seeding, 100 EM iterations, empty
 /// clusters reset to zero, init weights U_jj and lookup weights 1/U_jj (D > 1 only), INT8
 /// codebooks with one fp32 scale per codebook, the diagonal update, and the Adam codebook update
 /// returned unconditionally.
@@ -174,7 +197,7 @@ inline GptvqConfig best(Index dim, double bits_per_dim, Index weights_per_codebo
     return c;
 }
 
-/// The paper's configurations (spec §5, INT8 codebooks, 256-column groups) by vector dimension
+/// The paper's configurations (docs/gptvq.md, INT8 codebooks, 256-column groups) by vector dimension
 /// and bits per value: 1D/2D at 2.125, 2.25, 3.125, 4.125 and 4D at 2.125, 2.25.
 inline GptvqConfig paper(Index dim, double bits_per_value, bool best_choices = true) {
     struct Row {

@@ -6,7 +6,7 @@
 //   + a PvqQuantizer: the Opus pulse search for the shape (lattice/), optionally refined in the
 //     group's Hessian metric; the gain refit in that metric and quantized relative to the row
 //     norm with levels designed for the Beta amplitude law (quantizers/gain_quantizer.hpp).
-// The paper's body was not available; the parts specs/pvq.md §1.3 reconstructs are alternatives
+// The paper's body was not available; the parts docs/pvq.md reconstructs are alternatives
 // in PvqConfig (search, gain metric, gain design, rotation, update).
 //
 //   auto config = vqlib::pvq_presets::best(3.25);      // D = 32, K = 50, 8-bit gains
@@ -15,9 +15,10 @@
 #include <vqlib/hessian.hpp>
 #include <vqlib/lattice.hpp>
 #include <vqlib/quantizers/gain_quantizer.hpp>
-#include <vqlib/quantizers/pvq_layer.hpp>
+#include <vqlib/formats/pvq_layer.hpp>
 #include <vqlib/quantizers/pvq_quantizer.hpp>
 #include <vqlib/solver/block_solver.hpp>
+#include <vqlib/solver/result.hpp>
 #include <vqlib/transform.hpp>
 
 #include <chrono>
@@ -25,6 +26,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 namespace vqlib {
@@ -45,19 +47,9 @@ struct PvqConfig {
     SolverOptions solver{};
 };
 
+/// PVQ's result: the common core (solver/result.hpp) with a PvqLayer.
 template <lattice::PvqIndex Idx>
-struct PvqResult {
-    PvqLayer<Idx> layer;
-    /// The dequantized layer in the original domain (= layer.dequantize()).
-    MatrixXf Q;
-    SolveStats stats;
-    /// tr((W - Q) H (W - Q)^T) with the undamped H as given.
-    double proxy_loss = std::numeric_limits<double>::quiet_NaN();
-    double bits_per_weight = 0.0;
-    double percdamp_used = 0.0;
-    int cholesky_attempts = 0;
-    double seconds = 0.0;
-};
+struct PvqResult : QuantizationResult<PvqLayer<Idx>> {};
 
 /// The gain levels a configuration uses for rows of length `row_length`.
 inline GainCodebook pvq_gain_codebook(const PvqConfig& config, Index row_length) {
@@ -65,11 +57,45 @@ inline GainCodebook pvq_gain_codebook(const PvqConfig& config, Index row_length)
                       config.gain);
 }
 
-/// PVQ on W (R x C) with the undamped Hessian H (C x C, float or double). Idx is the shape index
-/// type; unsigned __int128 covers D = 32 up to K = 105 (4 bpw of shape); use
-/// lattice::BigUint<L> for larger codebooks (the constructor of the codec says when it must).
-template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH>
-PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config) {
+/// What the gain slot of the recipe must provide: the levels for groups of `dim` in rows of
+/// `row_length` (every GainQuantizer does).
+template <class G>
+concept PvqGainSlot = requires(const G& g, Index dim, Index row_length) {
+    { g.codebook(dim, row_length) } -> std::same_as<GainCodebook>;
+};
+
+/// The gain design chosen at run time in the configuration (config.gain), as a slot.
+struct ConfiguredGain {
+    PvqGainDesign design;
+    GainCodebook codebook(Index dim, Index row_length) const {
+        return std::visit([&](const auto& g) { return g.codebook(dim, row_length); }, design);
+    }
+};
+
+/// The policy slots of the PVQ recipe: the gain design (any PvqGainSlot, e.g. a GainQuantizer of
+/// your own). pvq_policies(config) gives the configured one; with_gain swaps it:
+///
+///   auto r = vqlib::pvq(W, H, config, vqlib::pvq_policies(config).with_gain(MyGain{4}));
+template <PvqGainSlot Gain = ConfiguredGain>
+struct PvqPolicies {
+    Gain gain;
+
+    template <PvqGainSlot G>
+    PvqPolicies<G> with_gain(G g) const {
+        return {std::move(g)};
+    }
+};
+
+inline PvqPolicies<> pvq_policies(const PvqConfig& config) { return {ConfiguredGain{config.gain}}; }
+
+/// PVQ on W (R x C) with the undamped Hessian H (C x C, float or double), with the given
+/// policies. Idx is the shape index type; unsigned __int128 covers D = 32 up to K = 105 (4 bpw of
+/// shape); use lattice::BigUint<L> for larger codebooks (the constructor of the codec says when
+/// it must). The recipe: rotate W and H (incoherence); prepare H; sweep the solver with the PVQ
+/// quantizer and the configured error update; decode (rotating back).
+template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH, PvqGainSlot Gain>
+PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config,
+                   const PvqPolicies<Gain>& policies) {
     const auto start = std::chrono::steady_clock::now();
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
@@ -88,33 +114,28 @@ PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const
     }
     const PreparedHessian prepared = prepare_hessian(Ht, config.hessian);
     const bool needs_h = config.pvq.gain_metric == GainMetric::hessian;
-    PvqQuantizer<Idx> quantizer(config.pvq, pvq_gain_codebook(config, W.cols()),
+    PvqQuantizer<Idx> quantizer(config.pvq, policies.gain.codebook(config.pvq.dim, W.cols()),
                                 needs_h ? &Ht : nullptr);
-    SolveResult solved;
-    switch (config.update) {
-    case ErrorUpdateKind::diagonal:
-        solved = BlockSolver<DiagonalUpdate>(config.solver).run(Wt, prepared, quantizer);
-        break;
-    case ErrorUpdateKind::exact:
-        solved = BlockSolver<ExactUpdate>(config.solver).run(Wt, prepared, quantizer);
-        break;
-    case ErrorUpdateKind::none:
-        solved = BlockSolver<NoFeedback>(config.solver).run(Wt, prepared, quantizer);
-        break;
-    }
+    const SolveResult solved = solve(config.update, config.solver, Wt, prepared, quantizer);
     PvqResult<Idx> out;
     out.layer = std::move(quantizer.layer());
     out.layer.incoherence = config.incoherence;
     out.layer.packing = config.packing;
     out.layer.groups_per_chunk = config.groups_per_chunk;
     out.stats = solved.stats;
+    out.update = config.update;
+    out.record(prepared);
     out.Q = out.layer.dequantize();
     out.proxy_loss = proxy_loss(W, out.Q, H.template cast<double>());
     out.bits_per_weight = out.layer.bits().per_weight();
-    out.percdamp_used = prepared.percdamp;
-    out.cholesky_attempts = prepared.attempts;
-    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.seconds = detail::seconds_since(start);
     return out;
+}
+
+/// PVQ with the configured gain design.
+template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH>
+PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config) {
+    return pvq<Idx>(W, H, config, pvq_policies(config));
 }
 
 /// Named configurations. Rates count the shape index at fixed width (ceil(log2 V(D, K)) bits)
@@ -144,7 +165,7 @@ inline PvqConfig make(Index dim, double bits_per_weight, int gain_bits = 8) {
     return c;
 }
 
-/// The paper's formulation as reconstructed in specs/pvq.md §1.3: Opus greedy search, gain refit
+/// The paper's formulation as reconstructed in docs/pvq.md: Opus greedy search, gain refit
 /// with the group's Hessian block H_BB, Lloyd-Max gains for the Beta law, Hadamard rotations,
 /// exact GPTQ feedback. D = 32 with 8-bit gains: 2.25 (K = 22), 3.25 (K = 50), 4.25 (K = 105).
 inline PvqConfig paper(double bits_per_weight = 3.25) {

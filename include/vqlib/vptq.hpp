@@ -10,25 +10,27 @@
 //   + residual VQ: a second codebook fitted on the first sweep's residual, then the sweep rerun
 //     from the original W with the greedy two-stage lookup.
 // The layer (VptqLayer) has VPTQ's checkpoint layout; io::save_vptq_model / add_vptq_layer
-// (io/vptq_checkpoint.hpp) write it as VPTQ's safetensors + quantization_config.
+// (include vqlib/io/vptq_checkpoint.hpp; this header pulls in no I/O) write it as VPTQ's
+// safetensors + quantization_config.
 //
 //   auto config = vqlib::vptq_presets::v8_k65536();
 //   auto result = vqlib::vptq(W, H, config);        // result.layer, result.Q, result.proxy_loss
-#include <vqlib/backend/cpu.hpp>
 #include <vqlib/cluster.hpp>
 #include <vqlib/core.hpp>
 #include <vqlib/hessian.hpp>
-#include <vqlib/io/vptq_checkpoint.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
 #include <vqlib/quantizers/vptq_quantizer.hpp>
 #include <vqlib/solver/block_solver.hpp>
+#include <vqlib/solver/result.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vqlib {
@@ -70,32 +72,70 @@ struct VptqConfig {
     }
 };
 
-struct VptqResult {
-    VptqLayer layer;
-    /// The dequantized layer (= layer.dequantize()), original order and scale.
-    MatrixXf Q;
-    /// The final sweep's statistics.
-    SolveStats stats;
-    /// tr((W - Q) H (W - Q)^T) with the undamped H as given.
-    double proxy_loss = std::numeric_limits<double>::quiet_NaN();
-    /// The same after the first sweep (before residual VQ); equal to proxy_loss without one.
+/// VPTQ's result: the common core (solver/result.hpp) with a VptqLayer, plus the first-pass loss
+/// and the time split between k-means and the sweeps.
+struct VptqResult : QuantizationResult<VptqLayer> {
+    /// The proxy loss after the first sweep (before residual VQ); equal to proxy_loss without one.
     double proxy_loss_first_pass = std::numeric_limits<double>::quiet_NaN();
-    double bits_per_weight = 0.0;
-    double percdamp_used = 0.0;
     double seconds_kmeans = 0.0;
     double seconds_solve = 0.0;
-    double seconds = 0.0;
 };
 
-namespace detail {
+/// Fits VPTQ's codebooks: k centroids (k x v) for the N x v `points` (rows are vectors of v
+/// consecutive output rows of one column) with per-point weights (empty: unweighted). `stream`
+/// tells the fits of one layer apart (main group g: g; residual group g: 1000 + g; outlier
+/// columns: 0), so that each draws its own seeds. Called once per codebook, serially.
+template <class F>
+concept VptqCodebookFitter = requires(const F& f, ConstMatrixRef points,
+                                      std::span<const float> weights, Index k,
+                                      std::uint64_t stream) {
+    { f(points, weights, k, stream) } -> std::convertible_to<MatrixXf>;
+};
 
-inline double vptq_seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+/// VPTQ's fitter: weighted k-means (cluster/kmeans.hpp) with the configuration's parameters,
+/// seeded with parameters.seed + stream.
+struct VptqKMeansFitter {
+    KMeansParameters parameters = VptqConfig::default_kmeans();
+
+    MatrixXf operator()(ConstMatrixRef points, std::span<const float> weights, Index k,
+                        std::uint64_t stream) const {
+        KMeansParameters p = parameters;
+        p.k = k;
+        p.seed = parameters.seed + stream;
+        return weights.empty() ? kmeans(points, Weights{}, p).centroids
+                               : kmeans(points, Weights::per_point(weights), p).centroids;
+    }
+};
+
+/// The policy slots of the VPTQ recipe: the codebook fitter and the nearest-centroid backend of
+/// the sweeps' lookups. vptq_policies(config) gives the stock ones; with_fitter / with_assignment
+/// swap one.
+template <VptqCodebookFitter Fitter = VptqKMeansFitter, AssignmentBackend Assign = CpuAssignment>
+struct VptqPolicies {
+    Fitter fitter;
+    Assign assign{};
+
+    template <VptqCodebookFitter F>
+    VptqPolicies<F, Assign> with_fitter(F f) const {
+        return {std::move(f), assign};
+    }
+    template <AssignmentBackend A>
+    VptqPolicies<Fitter, A> with_assignment(A a) const {
+        return {fitter, std::move(a)};
+    }
+};
+
+inline VptqPolicies<> vptq_policies(const VptqConfig& config) {
+    return {VptqKMeansFitter{config.kmeans}, CpuAssignment{}};
 }
+
+/// The steps of the VPTQ recipe, in order. Each takes and returns plain matrices, so a variant of
+/// the method can reuse some and replace others.
+namespace vptq_steps {
 
 /// The layout of a configuration on an M x N layer (outlier columns rounded up so that the rest
 /// divides into the groups, as VPTQ's get_group_setting).
-inline VptqLayout vptq_layout(const VptqConfig& c, Index M, Index N) {
+inline VptqLayout layout(const VptqConfig& c, Index M, Index N) {
     VQLIB_CHECK(c.outlier_percent >= 0.0 && c.outlier_percent < 100.0, invalid_argument,
                 "outlier_percent = ", c.outlier_percent, ": expected [0, 100)");
     VptqLayout L;
@@ -124,11 +164,69 @@ inline VptqLayout vptq_layout(const VptqConfig& c, Index M, Index N) {
     return L;
 }
 
-/// Hessian-weighted k-means on the vectors of v rows of the stored columns [c0, c0 + count):
-/// weight of a vector = H_jj of its column. Only the stored row blocks take part.
-inline MatrixXf vptq_fit_codebook(ConstMatrixRef W, const MatrixXd& H, Index c0, Index count,
-                                  Index v, Index row_blocks, Index k, KMeansParameters params,
-                                  const char* what) {
+/// A weight and its Hessian at one stage of the recipe.
+struct Problem {
+    MatrixXf W;
+    MatrixXd H;
+};
+
+/// 1. Normalization (layout.enable_norm): W = Wn * S + 1 b^T per column with fp16 min/max scale
+///    and bias (recorded in the layer), so W - Q = (Wn - Qn) S and the normalized problem's
+///    Hessian is S H S. Without it, the problem as given.
+inline Problem normalize(Problem p, VptqLayer& layer) {
+    if (!layer.layout.enable_norm) return p;
+    const Index N = p.W.cols();
+    layer.weight_scale.resize(N);
+    layer.weight_bias.resize(N);
+    for (Index j = 0; j < N; ++j) {
+        const float lo = p.W.col(j).minCoeff(), hi = p.W.col(j).maxCoeff();
+        float scale = detail::round_value(hi - lo, ScaleStorage::fp16);
+        if (!(scale > 0)) scale = 1.0f;
+        const float bias = detail::round_value(lo, ScaleStorage::fp16);
+        layer.weight_scale[j] = scale;
+        layer.weight_bias[j] = bias;
+        p.W.col(j) = ((p.W.col(j).array() - bias) / scale).matrix();
+    }
+    const VectorXd s = layer.weight_scale.cast<double>();
+    p.H = s.asDiagonal() * p.H * s.asDiagonal();
+    return p;
+}
+
+/// 2. Act-order (layout.enable_perm): stored column q = column perm[q], by descending Hessian
+///    diagonal (stable; recorded in the layer). Without it, the problem as given.
+inline Problem act_order(Problem p, VptqLayer& layer) {
+    if (!layer.layout.enable_perm) return p;
+    const Index N = p.W.cols();
+    layer.perm.resize(static_cast<std::size_t>(N));
+    std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
+    std::stable_sort(layer.perm.begin(), layer.perm.end(),
+                     [&](Index a, Index b) { return p.H(a, a) > p.H(b, b); });
+    Problem s{MatrixXf(p.W.rows(), N), MatrixXd(N, N)};
+    for (Index q = 0; q < N; ++q) {
+        const Index from = layer.perm[static_cast<std::size_t>(q)];
+        s.W.col(q) = p.W.col(from);
+        for (Index r = 0; r < N; ++r) s.H(r, q) = p.H(layer.perm[static_cast<std::size_t>(r)], from);
+    }
+    return s;
+}
+
+/// 3. Rows padded with zeros to whole vectors (of v, and of v0 for the outlier columns).
+inline MatrixXf pad_rows(ConstMatrixRef W, const VptqLayout& L) {
+    Index granularity = L.vector_len;
+    if (L.has_outliers()) granularity = std::lcm(granularity, L.outlier_vector_len);
+    const Index Mp = (W.rows() + granularity - 1) / granularity * granularity;
+    MatrixXf Wp = MatrixXf::Zero(Mp, W.cols());
+    Wp.topRows(W.rows()) = W;
+    return Wp;
+}
+
+/// A Hessian-weighted codebook of the vectors of v rows of the stored columns [c0, c0 + count):
+/// weight of a vector = H_jj of its column; only the stored row blocks take part. Entries are
+/// rounded to fp16 (VPTQ stores them so).
+template <VptqCodebookFitter Fitter>
+MatrixXf fit_codebook(const Fitter& fitter, ConstMatrixRef W, const MatrixXd& H, Index c0,
+                      Index count, Index v, Index row_blocks, Index k, std::uint64_t stream,
+                      const char* what) {
     const Index n = row_blocks * count;
     VQLIB_CHECK(k <= n, invalid_argument, what, ": ", k, " centroids for only ", n,
                 " vectors (", row_blocks, " row blocks x ", count,
@@ -145,18 +243,54 @@ inline MatrixXf vptq_fit_codebook(ConstMatrixRef W, const MatrixXd& H, Index c0,
             weights[static_cast<std::size_t>(at)] = h;
         }
     }
-    params.k = k;
-    MatrixXf C = any_weight ? kmeans(points, Weights::per_point(std::span<const float>(weights)), params).centroids
-                            : kmeans(points, Weights{}, params).centroids;
+    MatrixXf C = fitter(points, any_weight ? std::span<const float>(weights) : std::span<const float>{},
+                        k, stream);
+    VQLIB_CHECK(C.rows() == k && C.cols() == v, shape_error, "the codebook fitter returned ",
+                C.rows(), "x", C.cols(), " for ", what, ": expected ", k, "x", v);
     for (Index i = 0; i < C.size(); ++i) C.data()[i] = detail::round_value(C.data()[i], ScaleStorage::fp16);
     return C;
 }
 
-}  // namespace detail
+/// 4. The main codebooks, one per column group (streams 0..group_num-1), and the outlier
+///    codebook (stream 0), fitted on the padded stored-order weight.
+template <VptqCodebookFitter Fitter>
+void fit_main_codebooks(const Fitter& fitter, ConstMatrixRef Wp, const MatrixXd& Hs, VptqLayer& layer) {
+    const VptqLayout& L = layer.layout;
+    layer.centroids.resize(L.group_num * L.num_centroids, L.vector_len);
+    for (Index g = 0; g < L.group_num; ++g)
+        layer.centroids.middleRows(g * L.num_centroids, L.num_centroids) = fit_codebook(
+            fitter, Wp, Hs, L.outlier_size + g * L.group_size, L.group_size, L.vector_len,
+            L.row_blocks(), L.num_centroids, static_cast<std::uint64_t>(g), "num_centroids");
+    if (L.has_outliers())
+        layer.outlier_centroids = fit_codebook(fitter, Wp, Hs, 0, L.outlier_size,
+                                               L.outlier_vector_len, L.outlier_row_blocks(),
+                                               L.outlier_centroids, 0, "outlier_centroids");
+}
 
-/// VPTQ on W (M x N) with the undamped Hessian H (N x N, float or double).
-template <class DerivedH>
-VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqConfig& config) {
+/// 6. The residual codebooks, one per column group (streams 1000 + g), fitted on the first
+///    sweep's residual w - q.
+template <VptqCodebookFitter Fitter>
+void fit_residual_codebooks(const Fitter& fitter, ConstMatrixRef residual, const MatrixXd& Hs,
+                            VptqLayer& layer) {
+    const VptqLayout& L = layer.layout;
+    layer.res_centroids.resize(L.group_num * L.num_res_centroids, L.vector_len);
+    for (Index g = 0; g < L.group_num; ++g)
+        layer.res_centroids.middleRows(g * L.num_res_centroids, L.num_res_centroids) = fit_codebook(
+            fitter, residual, Hs, L.outlier_size + g * L.group_size, L.group_size, L.vector_len,
+            L.row_blocks(), L.num_res_centroids, 1000 + static_cast<std::uint64_t>(g),
+            "num_res_centroids");
+}
+
+}  // namespace vptq_steps
+
+/// VPTQ on W (M x N) with the undamped Hessian H (N x N, float or double), with the given
+/// policies. The recipe: 1. normalize, 2. act-order, 3. pad rows, prepare H (no act-order of its
+/// own: the permutation is step 2's); 4. fit the main (and outlier) codebooks; 5. sweep the solver
+/// one column at a time with the exact update, recording the residual; 6. with residual VQ, fit
+/// the residual codebooks and sweep again from the same start with the two-stage lookup.
+template <class DerivedH, VptqCodebookFitter Fitter, AssignmentBackend Assign>
+VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqConfig& config,
+                const VptqPolicies<Fitter, Assign>& policies) {
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     check_square("H", H);
@@ -169,123 +303,61 @@ VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const Vp
 
     VptqResult out;
     VptqLayer& layer = out.layer;
-    layer.layout = detail::vptq_layout(config, M, N);
+    layer.layout = vptq_steps::layout(config, M, N);
     const VptqLayout& L = layer.layout;
 
-    // 1. Normalization: W = Wn * S + 1 b^T per column, so W - Q = (Wn - Qn) S and the Hessian of
-    //    the normalized problem is S H S.
-    MatrixXf Wn = W;
-    MatrixXd Hn = H.template cast<double>();
-    if (config.enable_norm) {
-        layer.weight_scale.resize(N);
-        layer.weight_bias.resize(N);
-        for (Index j = 0; j < N; ++j) {
-            const float lo = W.col(j).minCoeff(), hi = W.col(j).maxCoeff();
-            float scale = detail::round_value(hi - lo, ScaleStorage::fp16);
-            if (!(scale > 0)) scale = 1.0f;
-            const float bias = detail::round_value(lo, ScaleStorage::fp16);
-            layer.weight_scale[j] = scale;
-            layer.weight_bias[j] = bias;
-            Wn.col(j) = ((W.col(j).array() - bias) / scale).matrix();
-        }
-        const VectorXd s = layer.weight_scale.cast<double>();
-        Hn = s.asDiagonal() * Hn * s.asDiagonal();
-    }
-
-    // 2. Act-order: stored column p = original column perm[p], by descending diagonal (stable).
-    MatrixXf Ws(M, N);
-    MatrixXd Hs;
-    if (config.enable_perm) {
-        layer.perm.resize(static_cast<std::size_t>(N));
-        std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
-        std::stable_sort(layer.perm.begin(), layer.perm.end(),
-                         [&](Index a, Index b) { return Hn(a, a) > Hn(b, b); });
-        Hs.resize(N, N);
-        for (Index p = 0; p < N; ++p) {
-            Ws.col(p) = Wn.col(layer.perm[static_cast<std::size_t>(p)]);
-            for (Index q = 0; q < N; ++q)
-                Hs(q, p) = Hn(layer.perm[static_cast<std::size_t>(q)], layer.perm[static_cast<std::size_t>(p)]);
-        }
-    } else {
-        Ws = Wn;
-        Hs = std::move(Hn);
-    }
-
-    // 3. Rows padded to whole vectors (of v, and of v0 for the outlier columns).
-    Index granularity = L.vector_len;
-    if (L.has_outliers()) granularity = std::lcm(granularity, L.outlier_vector_len);
-    const Index Mp = (M + granularity - 1) / granularity * granularity;
-    MatrixXf Wp = MatrixXf::Zero(Mp, N);
-    Wp.topRows(M) = Ws;
-
+    vptq_steps::Problem stored = vptq_steps::act_order(
+        vptq_steps::normalize({W, H.template cast<double>()}, layer), layer);
+    MatrixXf Wp = vptq_steps::pad_rows(stored.W, L);
     HessianOptions hopts = config.hessian;
-    hopts.act_order = false;  // the permutation is ours (step 2)
-    const PreparedHessian prepared = prepare_hessian(Hs, hopts);
-    out.percdamp_used = prepared.percdamp;
+    hopts.act_order = false;  // the permutation is step 2's
+    const PreparedHessian prepared = prepare_hessian(stored.H, hopts);
+    out.record(prepared);
     for (Index j = 0; j < N; ++j)
         if (prepared.dead[static_cast<std::size_t>(j)]) Wp.col(j).setZero();
 
-    // 4. Codebooks: Hessian-weighted k-means per group (and for the outlier columns).
     auto t = clock::now();
-    layer.centroids.resize(L.group_num * L.num_centroids, L.vector_len);
-    for (Index g = 0; g < L.group_num; ++g) {
-        KMeansParameters p = config.kmeans;
-        p.seed = config.kmeans.seed + static_cast<std::uint64_t>(g);
-        layer.centroids.middleRows(g * L.num_centroids, L.num_centroids) = detail::vptq_fit_codebook(
-            Wp, Hs, L.outlier_size + g * L.group_size, L.group_size, L.vector_len, L.row_blocks(),
-            L.num_centroids, p, "num_centroids");
-    }
-    if (L.has_outliers()) {
-        layer.outlier_centroids = detail::vptq_fit_codebook(
-            Wp, Hs, 0, L.outlier_size, L.outlier_vector_len, L.outlier_row_blocks(),
-            L.outlier_centroids, config.kmeans, "outlier_centroids");
-    }
-    out.seconds_kmeans += detail::vptq_seconds_since(t);
+    vptq_steps::fit_main_codebooks(policies.fitter, Wp, stored.H, layer);
+    out.seconds_kmeans += detail::seconds_since(t);
 
-    // 5. First sweep (recording w - q for the residual codebook).
-    const BlockSolver<ExactUpdate> solver(config.solver);
     t = clock::now();
-    VptqQuantizer<> first(layer, false, L.has_residual());
-    SolveResult solved = solver.run(Wp, prepared, first);
-    out.seconds_solve += detail::vptq_seconds_since(t);
+    VptqQuantizer<Assign> first(layer, false, L.has_residual(), policies.assign);
+    SolveResult solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, first);
+    out.seconds_solve += detail::seconds_since(t);
 
     if (L.has_residual()) {
-        // First-pass loss, for the record.
         {
             VptqLayer plain = layer;
             plain.layout.num_res_centroids = 0;
             plain.res_indices.clear();
             out.proxy_loss_first_pass = proxy_loss(W, plain.dequantize(), H.template cast<double>());
         }
-        // 6. Residual codebooks on the first sweep's residual, then the sweep again from W.
         t = clock::now();
-        const MatrixXf residual = first.error();
-        layer.res_centroids.resize(L.group_num * L.num_res_centroids, L.vector_len);
-        for (Index g = 0; g < L.group_num; ++g) {
-            KMeansParameters p = config.kmeans;
-            p.seed = config.kmeans.seed + 1000 + static_cast<std::uint64_t>(g);
-            layer.res_centroids.middleRows(g * L.num_res_centroids, L.num_res_centroids) =
-                detail::vptq_fit_codebook(residual, Hs, L.outlier_size + g * L.group_size,
-                                          L.group_size, L.vector_len, L.row_blocks(),
-                                          L.num_res_centroids, p, "num_res_centroids");
-        }
-        out.seconds_kmeans += detail::vptq_seconds_since(t);
+        vptq_steps::fit_residual_codebooks(policies.fitter, first.error(), stored.H, layer);
+        out.seconds_kmeans += detail::seconds_since(t);
         t = clock::now();
-        VptqQuantizer<> second(layer, true, false);
-        solved = solver.run(Wp, prepared, second);
-        out.seconds_solve += detail::vptq_seconds_since(t);
+        VptqQuantizer<Assign> second(layer, true, false, policies.assign);
+        solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, second);
+        out.seconds_solve += detail::seconds_since(t);
     }
 
     out.stats = solved.stats;
+    out.update = ErrorUpdateKind::exact;
     out.Q = layer.dequantize();
     out.proxy_loss = proxy_loss(W, out.Q, H.template cast<double>());
     if (!L.has_residual()) out.proxy_loss_first_pass = out.proxy_loss;
     out.bits_per_weight = layer.bits_per_weight();
-    out.seconds = detail::vptq_seconds_since(start);
+    out.seconds = detail::seconds_since(start);
     return out;
 }
 
-/// Named configurations: the published ones (specs/vptq.md §1.5) and small-layer ones whose
+/// VPTQ with the stock policies of the configuration.
+template <class DerivedH>
+VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqConfig& config) {
+    return vptq(W, H, config, vptq_policies(config));
+}
+
+/// Named configurations: the published ones (docs/vptq.md) and small-layer ones whose
 /// codebooks stay cheap on layers of a few hundred rows.
 namespace vptq_presets {
 

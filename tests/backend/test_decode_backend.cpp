@@ -7,7 +7,7 @@
 #include <vqlib/backend/cpu_decode.hpp>
 #include <vqlib/backend/decode.hpp>
 #include <vqlib/core/rng.hpp>
-#include <vqlib/quantizers/minifloat_grid.hpp>
+#include <vqlib/formats/minifloat_grid.hpp>
 
 #include <catch2/catch.hpp>
 

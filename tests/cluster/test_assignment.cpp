@@ -109,7 +109,7 @@ TEST_CASE("cluster/assignment: direct kernels match brute force for every D and 
 }
 
 TEST_CASE("cluster/assignment: every SIMD variant computes the same bits") {
-    using vqlib::detail::SimdLevel;
+    using vqlib::SimdLevel;
     const Index n = 272;  // 2 x 128 + 16: unrolled and single blocks for every lane count
     const Index k = 29;
     for (Index d = 1; d <= 18; ++d) {
@@ -122,7 +122,7 @@ TEST_CASE("cluster/assignment: every SIMD variant computes the same bits") {
             std::vector<std::vector<float>> bests;
             std::vector<std::vector<std::int32_t>> indices;
             for (SimdLevel level : {SimdLevel::portable, SimdLevel::avx2, SimdLevel::avx512}) {
-                if (!vqlib::detail::simd_level_supported(level)) continue;
+                if (!vqlib::simd_level_supported(level)) continue;
                 std::vector<float> best(static_cast<std::size_t>(n),
                                         std::numeric_limits<float>::infinity());
                 std::vector<std::int32_t> index(static_cast<std::size_t>(n), 0);
@@ -210,9 +210,9 @@ TEST_CASE("cluster/assignment: ties go to the lowest index on both paths") {
     }
     // Every SIMD variant, every lane position.
     vqlib::RowMajorMatrixXf rows = c;
-    for (auto level : {vqlib::detail::SimdLevel::portable, vqlib::detail::SimdLevel::avx2,
-                       vqlib::detail::SimdLevel::avx512}) {
-        if (!vqlib::detail::simd_level_supported(level)) continue;
+    for (auto level :
+         {vqlib::SimdLevel::portable, vqlib::SimdLevel::avx2, vqlib::SimdLevel::avx512}) {
+        if (!vqlib::simd_level_supported(level)) continue;
         std::vector<float> best(40, std::numeric_limits<float>::infinity());
         std::vector<std::int32_t> index(40, 0);
         vqlib::detail::DirectTask task;
@@ -299,16 +299,17 @@ TEST_CASE("cluster/assignment: shape errors name the argument") {
                       Contains("elementwise weights are 10x3"));
 }
 
-TEST_CASE("cluster/assignment: CpuBackend::nearest_centroid runs the direct kernel") {
+TEST_CASE("cluster/assignment: CpuAssignment (the backend role) runs the direct kernel") {
     const MatrixXf x = normal_matrix(77, 3, 130);
     const MatrixXf c = normal_matrix(19, 3, 131);
     const std::vector<float> lambda = {0.5f, 2.0f, 1.25f};
     std::vector<std::int32_t> out(77), expected_index;
     std::vector<float> expected_distance;
-    vqlib::CpuBackend::nearest_centroid(x, c, lambda, out);
+    const vqlib::CpuAssignment cpu;
+    cpu.nearest_centroid(x, c, Weights::per_coordinate(lambda), out);
     brute_force(x, c, Weights::per_coordinate(lambda), expected_index, expected_distance);
     CHECK(out == expected_index);
-    vqlib::CpuBackend::nearest_centroid(x, c, {}, out);
+    cpu.nearest_centroid(x, c, Weights{}, out);
     brute_force(x, c, Weights{}, expected_index, expected_distance);
     CHECK(out == expected_index);
 }

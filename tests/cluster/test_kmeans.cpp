@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -498,4 +500,65 @@ TEST_CASE("cluster/kmeans: zero iterations give the seeds and their assignment")
     CHECK(r.iterations.empty());
     CHECK(r.assignment == vqlib::nearest_centroids(x, r.centroids));
     CHECK_FALSE(r.converged);
+}
+
+namespace {
+
+/// An assignment backend of the test's own: brute force in double, counting its calls. Its
+/// distances round differently from the CPU kernels', so results agree where no point is
+/// within rounding of two centroids (as with these well-separated clusters).
+struct BruteForceAssignment {
+    std::shared_ptr<int> calls = std::make_shared<int>(0);
+    static const char* name() { return "brute force"; }
+    void nearest_centroid(vqlib::ConstMatrixRef points, vqlib::ConstMatrixRef centroids,
+                          const Weights& weights, std::span<std::int32_t> out) const {
+        ++*calls;
+        REQUIRE(static_cast<Index>(out.size()) == points.rows());
+        for (Index i = 0; i < points.rows(); ++i) {
+            double best = std::numeric_limits<double>::infinity();
+            std::int32_t best_k = 0;
+            for (Index k = 0; k < centroids.rows(); ++k) {
+                double d = 0.0;
+                for (Index j = 0; j < points.cols(); ++j) {
+                    const double diff = double(points(i, j)) - double(centroids(k, j));
+                    d += diff * diff * weights(i, j);
+                }
+                if (d < best) {
+                    best = d;
+                    best_k = static_cast<std::int32_t>(k);
+                }
+            }
+            out[static_cast<std::size_t>(i)] = best_k;
+        }
+    }
+};
+static_assert(vqlib::AssignmentBackend<BruteForceAssignment>);
+static_assert(vqlib::AssignmentBackend<vqlib::CpuAssignment>);
+
+}  // namespace
+
+TEST_CASE("cluster/kmeans: the E-steps run on the assignment backend given") {
+    // Three well-separated blobs in 2-D.
+    MatrixXf x = normal_matrix(300, 2, 501, 0.1);
+    for (Index i = 0; i < 300; ++i) x(i, 0) += static_cast<float>(10 * (i % 3));
+    const MatrixXf w = positive_matrix(300, 2, 502);
+    KMeansParameters p;
+    p.k = 3;
+    p.max_iterations = 7;
+    p.seeding = vqlib::KMeansPlusPlusSeeding{};
+    p.seed = 3;
+    for (const Weights& weights : {Weights{}, Weights::elementwise(w)}) {
+        INFO("weights " << vqlib::to_string(weights.kind()));
+        const BruteForceAssignment brute;
+        const auto mine = vqlib::kmeans(x, weights, p, brute);
+        const auto cpu = vqlib::kmeans(x, weights, p);
+        // One E-step per recorded iteration, plus one more: the final E-step, or, at a fixed
+        // point, the E-step that found nothing to change (and is the final assignment).
+        CHECK(*brute.calls == static_cast<int>(mine.iterations.size()) + 1);
+        CHECK(mine.assignment == cpu.assignment);
+        CHECK_THAT(mine.objective, Catch::Matchers::WithinRel(cpu.objective, 1e-6));
+        for (Index i = 0; i < 300; ++i)
+            CHECK(mine.assignment[static_cast<std::size_t>(i)] ==
+                  mine.assignment[static_cast<std::size_t>(i % 3)]);
+    }
 }

@@ -7,7 +7,7 @@
 using Catch::Matchers::WithinAbs;
 using vqlib::VqBitsConfig;
 
-TEST_CASE("codebook/bits: the paper's formula reproduces the preset table (spec §5)") {
+TEST_CASE("codebook/bits: the paper's formula reproduces the preset table (docs/gptvq.md)") {
     const struct {
         vqlib::Index dim, k;
         int codebook_bits;

@@ -9,7 +9,8 @@ namespace vqlib::test_cuda {
 
 void cpu_nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
                           std::span<const float> weights, std::span<std::int32_t> out) {
-    CpuBackend::nearest_centroid(points, centroids, weights, out);
+    CpuAssignment{}.nearest_centroid(
+        points, centroids, weights.empty() ? Weights{} : Weights::per_coordinate(weights), out);
 }
 
 void cpu_dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {

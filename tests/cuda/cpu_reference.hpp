@@ -1,19 +1,19 @@
 #pragma once
 // The CPU backend's results for the CUDA tests, from a host-only translation unit
-// (cpu_reference.cpp, compiled by the C++ compiler): nvcc 13 cannot compile
-// vqlib/backend/cpu.hpp (its front end mistranslates a pack expansion of
-// cluster/assignment_kernels.hpp), so the .cu tests reach CpuBackend through these functions.
+// (cpu_reference.cpp, compiled by the C++ compiler), so that the CPU kernels the CUDA results
+// are compared with are the ones a C++ build runs (compiled with the C++ compiler's flags, not
+// through nvcc's host pass).
 #include <vqlib/backend/backend.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <cstdint>
 #include <span>
 
 namespace vqlib::test_cuda {
 
-/// CpuBackend::nearest_centroid.
+/// CpuAssignment::nearest_centroid (weights: per-coordinate, or empty for none).
 void cpu_nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
                           std::span<const float> weights, std::span<std::int32_t> out);
 /// CpuBackend::dequantize.
@@ -21,8 +21,7 @@ void cpu_dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRe
 /// CpuBackend::subtract_product.
 void cpu_subtract_product(MatrixRef c, ConstMatrixRef a, ConstMatrixRef b);
 
-/// CpuDecodeBackend::dequantize of the prepared layer (nvcc 13 does not compile the CPU decode
-/// kernels, vqlib/kernels.hpp, either).
+/// CpuDecodeBackend::dequantize of the prepared layer.
 MatrixXf cpu_decode_dequantize(const VqLayer& layer);
 MatrixXf cpu_decode_dequantize(const VptqLayer& layer);
 /// CpuDecodeBackend::matmul of the prepared layer.

@@ -6,11 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include <vqlib/backend/cuda.cuh>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include "cpu_reference.hpp"
 #include "random_inputs.hpp"
+#include "skip.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,14 +22,6 @@
 
 using namespace vqlib;
 
-#define VQLIB_SKIP_WITHOUT_CUDA_DEVICE()                    \
-    do {                                                    \
-        if (!::vqlib::cuda::device_available()) {           \
-            WARN("no CUDA device: skipped");                \
-            SUCCEED("no CUDA device: skipped");             \
-            return;                                         \
-        }                                                   \
-    } while (false)
 
 namespace {
 

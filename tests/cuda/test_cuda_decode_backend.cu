@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <vqlib/backend/cuda.cuh>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include "cpu_reference.hpp"
 #include "random_inputs.hpp"

@@ -18,7 +18,7 @@
 //
 // Built with -DVQLIB_FUZZ_STANDALONE instead of -fsanitize=fuzzer, it gets a main that runs
 // each file named on the command line through the target once.
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 
 #include <cstdint>
 #include <cstdio>

@@ -42,8 +42,22 @@ TEST_CASE("gptvq: presets, bits per weight and the codebook update") {
     // 4-bit indices per pair, INT8 codebooks, one fp16 scale per codebook.
     const double expected = (64.0 * 128 * 4 + 8 * 16 * 2 * 8 + 8 * 16) / (64.0 * 256);
     CHECK(r.layer.bits_per_weight() == expected);
-    CHECK(r.Q == r.layer.dequantize());
     CHECK(r.codebook_update.loss_after <= r.codebook_update.loss_before);
+    CHECK_THAT(vqlib::proxy_loss(l.W, r.Q, l.H),
+               Catch::Matchers::WithinRel(r.proxy_loss, 1e-9));
+
+    // Without the codebook update, the decoded layer is the solver's own Q (the quantizer's
+    // lookups, as the sweep fed them back), assembled here from the recipe's pieces.
+    auto no_update = config;
+    no_update.codebook_update.method = vqlib::CodebookUpdateMethod::none;
+    const auto plain = vqlib::gptvq(l.W, l.H, no_update);
+    const auto policies = vqlib::gptvq_policies(no_update);
+    vqlib::VqQuantizer quantizer(no_update.vq, policies.fitter, policies.storage);
+    const auto solved = vqlib::solve(no_update.update, no_update.solver, l.W,
+                                     vqlib::prepare_hessian(l.H, no_update.hessian), quantizer);
+    CHECK(solved.Q == plain.Q);
+    CHECK(plain.codebook_update.loss_after == plain.codebook_update.loss_before);
+    CHECK(r.proxy_loss <= plain.proxy_loss);
 
     // The GPTQ-style update beats quantizing without error feedback.
     auto no_feedback = config;

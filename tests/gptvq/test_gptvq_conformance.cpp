@@ -36,7 +36,6 @@ TEST_CASE("gptvq: conformance with the reference on layer_256x512") {
                                                                  c.weights_per_codebook);
     if (!c.codebook_update) compatible.codebook_update.method = vqlib::CodebookUpdateMethod::none;
     const auto ours = vqlib::gptvq(W, H, compatible);
-    CHECK(ours.layer.dequantize() == ours.Q);
     CHECK_THAT(vqlib::proxy_loss(W, ours.Q, H), Catch::Matchers::WithinRel(ours.proxy_loss, 1e-9));
     CHECK(ours.proxy_loss <= 1.02 * reference);
     // The same storage as the reference's runs: K centroids of D dims, INT8 codebooks.

@@ -1,7 +1,7 @@
 // Tests of vqlib/io/safetensors.hpp: fp16/bf16 conversions against independent oracles, tensor
 // accessors, bit-exact round trips of every dtype, the written bytes parsed by hand, hand-built
 // files (valid and one malformed file per error), and the atomicity of write_safetensors.
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 #include <vqlib/io/safetensors.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
 // Tests of vqlib/io/vptq_config.hpp: VPTQ's per-layer quantization config as config.json holds
-// it (specs/vptq.md §2.1): JSON round trips, derived layouts and tensor shapes, and one invalid
+// it (docs/vptq.md): JSON round trips, derived layouts and tensor shapes, and one invalid
 // config per check.
 #include <vqlib/io/vptq_config.hpp>
 

@@ -159,7 +159,7 @@ TEST_CASE("Largest K per target rate, tables.txt", "[lattice][counting][fixtures
 }
 
 TEST_CASE("Opus fits_in32 maxK table", "[lattice][counting]") {
-    // rate.c maxK[N] for N = 4..14 (spec §2.5); N <= 3 is capped at 32767 there.
+    // rate.c maxK[N] for N = 4..14 (docs/pvq.md); N <= 3 is capped at 32767 there.
     const int max_k[] = {1172, 238, 95, 53, 36, 27, 22, 18, 16, 15, 13};
     for (int N = 4; N <= 14; ++N) {
         INFO("N = " << N);
@@ -210,7 +210,7 @@ TEST_CASE("Opus V and U tables for N, K < 10", "[lattice][counting]") {
             CHECK(codec.u(n, k) == u_rows[n][k]);
             CHECK(codec.v(n, k) == v_rows[n][k]);
         }
-    // The tail of the Opus data table (spec §2.1).
+    // The tail of the Opus data table (docs/pvq.md).
     CHECK(pvq_u<std::uint32_t>(14, 14) == 1409933619u);
     const std::uint32_t u12[] = {45046719u,  103274625u,  224298231u, 464387817u,
                                  921406335u, 1759885185u, 3248227095u};

@@ -77,7 +77,7 @@ TEST_CASE("Greedy search against the exhaustive oracle", "[lattice][search]") {
     INFO("trials " << trials << ", greedy optimal " << greedy_optimal << ", refined optimal "
                    << refined_optimal << ", refined better " << refined_better << ", worst gap "
                    << worst_gap);
-    CHECK(greedy_optimal >= 0.95 * trials);  // spec §2.4: 13/1000 greedy misses
+    CHECK(greedy_optimal >= 0.95 * trials);  // docs/pvq.md: 13/1000 greedy misses
     CHECK(greedy_optimal < trials);          // ... and it does miss sometimes
     CHECK(refined_better > 0);
     CHECK(refined_optimal > greedy_optimal);

@@ -1,7 +1,7 @@
 // Tests of vqlib/lattice/pvq_codec.hpp: the icwrs/cwrsi and Fischer test vectors of
 // fixtures/pvq/testvectors.txt (parsed at run time) in every index type wide enough, exhaustive
 // bijection checks for N <= 6, K <= 5 in both orders, random round trips up to 218-bit indices,
-// the ordering facts of spec §2.2, and the errors.
+// the ordering facts of docs/pvq.md, and the errors.
 #include <vqlib/core/rng.hpp>
 #include <vqlib/lattice/pvq_codec.hpp>
 

@@ -41,7 +41,6 @@ TEST_CASE("pvq presets: exact bits per weight and a consistent result on the fix
     const auto r = vqlib::pvq(L.W, L.H, config);
     CHECK(r.layer.codec().index_bits() == index_bits);
     CHECK(r.bits_per_weight == Approx(expected_bpw(256, 512, 32, index_bits, 8)).epsilon(1e-12));
-    CHECK(r.layer.dequantize() == r.Q);
     CHECK_THAT(vqlib::proxy_loss(L.W, r.Q, L.H), Catch::Matchers::WithinRel(r.proxy_loss, 1e-9));
     // Every stored shape is a point of the pyramid P(32, K).
     const auto codec = r.layer.codec();
@@ -112,7 +111,6 @@ TEST_CASE("pvq: every alternative runs and feedback helps", "[pvq]") {
     act.hessian.act_order = true;
     const auto r = vqlib::pvq(W, H, act);
     CHECK(r.layer.perm.size() == 128);
-    CHECK(r.layer.dequantize() == r.Q);
     CHECK(r.layer.bits().indices == 32.0 * 128);
 }
 
@@ -179,10 +177,41 @@ TEST_CASE("pvq with multi-limb indices: D = 64 beyond 128 bits", "[pvq]") {
     const auto r = vqlib::pvq<vqlib::lattice::BigUint<4>>(W, H, c);
     CHECK(r.layer.codec().index_bits() > 128);
     CHECK(r.layer.codec().index_bits() <= 200);
-    CHECK(r.layer.dequantize() == r.Q);
     CHECK(std::isfinite(r.proxy_loss));
     const auto packed = r.layer.packed_indices();
     const auto back = vqlib::lattice::unpack_indices<vqlib::lattice::BigUint<4>>(
         std::span<const std::uint8_t>(packed), r.layer.indices.size(), r.layer.index_layout());
     CHECK(back == r.layer.indices);
+}
+
+TEST_CASE("pvq: the decoded layer is the solver's own output, rotated back", "[pvq]") {
+    // The recipe's pieces run by hand: rotate W and H, prepare, sweep with the PVQ quantizer.
+    // The solver's Q is in the rotated domain; the layer's decode rotates back, so rotating the
+    // recipe's Q again must give the solver's Q (up to the rotations' float rounding).
+    const vqlib::MatrixXf W = vqlib::test::student_t_matrix(32, 128, 21, 4);
+    const vqlib::MatrixXf X = vqlib::test::normal_matrix(128, 512, 22);
+    const vqlib::MatrixXd H = (2.0 / 512.0) * (X * X.transpose()).cast<double>();
+    const bool rotate = GENERATE(false, true);
+    INFO("incoherence " << rotate);
+    auto config = vqlib::pvq_presets::make(16, 3.25, 6);
+    if (!rotate) config.incoherence.reset();
+    const auto r = vqlib::pvq<std::uint64_t>(W, H, config);
+
+    vqlib::MatrixXf Wt = W, Qt = r.Q;
+    vqlib::MatrixXd Ht = H;
+    if (rotate) {
+        const vqlib::transform::IncoherenceTransform rotation(32, 128, *config.incoherence);
+        rotation.transform_weights(Wt);
+        rotation.transform_weights(Qt);
+        rotation.transform_hessian(Ht);
+    }
+    vqlib::PvqQuantizer<std::uint64_t> quantizer(config.pvq, vqlib::pvq_gain_codebook(config, 128));
+    const auto solved = vqlib::solve(config.update, config.solver, Wt,
+                                     vqlib::prepare_hessian(Ht, config.hessian), quantizer);
+    if (rotate) {
+        CHECK((solved.Q - Qt).cwiseAbs().maxCoeff() <= 1e-5f * solved.Q.cwiseAbs().maxCoeff());
+    } else {
+        CHECK(solved.Q == r.Q);
+    }
+    CHECK(quantizer.layer().indices == r.layer.indices);
 }

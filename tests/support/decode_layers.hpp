@@ -5,10 +5,10 @@
 #include <vqlib/core/rng.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/kernels/common.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
-#include <vqlib/quantizers/scalar_layer.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
+#include <vqlib/formats/scalar_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <algorithm>
 #include <cmath>

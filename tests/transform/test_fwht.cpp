@@ -12,7 +12,7 @@
 
 namespace {
 
-using vqlib::transform::detail::SimdLevel;
+using vqlib::SimdLevel;
 
 template <class T>
 std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
@@ -47,7 +47,7 @@ bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
 std::vector<SimdLevel> supported_levels() {
     std::vector<SimdLevel> levels;
     for (auto level : {SimdLevel::portable, SimdLevel::avx2, SimdLevel::avx512})
-        if (vqlib::transform::detail::simd_level_supported(level)) levels.push_back(level);
+        if (vqlib::simd_level_supported(level)) levels.push_back(level);
     return levels;
 }
 

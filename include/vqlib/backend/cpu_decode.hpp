@@ -13,10 +13,10 @@
 // have no CPU decode format: DecodeBackend<CpuDecodeBackend, Layer> is false for them.
 #include <vqlib/backend/decode.hpp>
 #include <vqlib/kernels.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
-#include <vqlib/quantizers/scalar_layer.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
+#include <vqlib/formats/scalar_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <concepts>
 

@@ -11,34 +11,22 @@
 //   t_j = (x_j - c_j) * (x_j - c_j)            [* omega_j]
 //   dist = ((t_0 + t_1) + t_2) + ... + t_{D-1}
 // i.e. the reference's ((x - c)**2 * omega).sum(-1). The product t_j is never fused with the
-// following addition (an empty asm statement pins it, x86-64 and AArch64 with GCC/Clang), so the
+// following addition (detail::keep_rounded of core/simd.hpp pins it), so the
 // portable kernel, the AVX2 kernel and the AVX-512 kernel compute bit-identical distances, and
 // direct_distance() below reproduces them one point at a time.
 //
 // Kernels are templated on the dimension D = 1..16 (coordinates held in registers, loops fully
 // unrolled) with a runtime loop for any other D, on the lane count W, and on the weight form.
 // With GCC or Clang on x86-64, AVX2 and AVX-512 variants are compiled with target attributes and
-// the widest one the CPU supports is picked once at run time; the portable variant uses the
-// vector width of the user's own flags (4 lanes for plain x86-64).
+// the one of best_simd_level() (core/simd.hpp) is picked once at run time; the portable variant
+// uses the vector width of the user's own flags (4 lanes for plain x86-64).
+#include <vqlib/core/simd.hpp>
 #include <vqlib/core/types.hpp>
 
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <utility>
-
-#if defined(__GNUC__)
-#define VQLIB_CLUSTER_GNU_VECTORS 1
-#define VQLIB_ALWAYS_INLINE [[gnu::always_inline]] inline
-#define VQLIB_UNROLL _Pragma("GCC unroll 16")
-#else
-#define VQLIB_ALWAYS_INLINE inline
-#define VQLIB_UNROLL
-#endif
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define VQLIB_CLUSTER_X86_DISPATCH 1
-#endif
 
 namespace vqlib::detail {
 
@@ -86,7 +74,7 @@ struct lanes<1> {
     using f = float;
     using i = std::int32_t;
 };
-#ifdef VQLIB_CLUSTER_GNU_VECTORS
+#ifdef VQLIB_DETAIL_GNU_VECTORS
 template <>
 struct lanes<4> {
     typedef float f __attribute__((vector_size(16)));
@@ -104,26 +92,12 @@ struct lanes<16> {
 };
 #endif
 
-/// Keeps `v` as computed: the compiler may not fuse the product that produced it into the
-/// addition that consumes it (no FMA contraction), whatever -ffp-contract says. Every product
-/// that feeds an addition goes through it.
-template <class T>
-VQLIB_ALWAYS_INLINE void keep_rounded(T& v) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    asm("" : "+v"(v));
-#elif defined(__GNUC__) && defined(__aarch64__)
-    asm("" : "+w"(v));
-#else
-    (void)v;
-#endif
-}
-
 template <class V, class S>
-VQLIB_ALWAYS_INLINE void load_lanes(V& v, const S* p) {
+VQLIB_DETAIL_ALWAYS_INLINE void load_lanes(V& v, const S* p) {
     std::memcpy(&v, p, sizeof(V));
 }
 template <class V, class S>
-VQLIB_ALWAYS_INLINE void store_lanes(S* p, const V& v) {
+VQLIB_DETAIL_ALWAYS_INLINE void store_lanes(S* p, const V& v) {
     std::memcpy(p, &v, sizeof(V));
 }
 
@@ -143,7 +117,7 @@ constexpr int direct_unroll() {
 
 /// Compile-time D: blocks of U*W points from i_begin while they fit below i_end.
 template <int W, int D, int U, KernelWeights M>
-VQLIB_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Index i_end) {
+VQLIB_DETAIL_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Index i_end) {
     using F = typename lanes<W>::f;
     using I = typename lanes<W>::i;
     constexpr int DW = M == KernelWeights::elementwise ? D : 1;
@@ -153,9 +127,9 @@ VQLIB_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Inde
         F w[U][DW];
         F best[U];
         I idx[U];
-        VQLIB_UNROLL
+        VQLIB_DETAIL_UNROLL
         for (int u = 0; u < U; ++u) {
-            VQLIB_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int j = 0; j < D; ++j) {
                 load_lanes(x[u][j], t.points + j * t.point_stride + i + u * W);
                 if constexpr (M == KernelWeights::elementwise)
@@ -167,14 +141,14 @@ VQLIB_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Inde
         for (Index k = t.k_begin; k < t.k_end; ++k) {
             const float* c = t.centroids + k * D;
             const I kv = I{} + static_cast<std::int32_t>(k);
-            VQLIB_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int u = 0; u < U; ++u) {
                 F acc = x[u][0] - c[0];
                 acc = acc * acc;
                 if constexpr (M == KernelWeights::per_coordinate) acc = acc * t.weights[0];
                 if constexpr (M == KernelWeights::elementwise) acc = acc * w[u][0];
                 if constexpr (D > 1) keep_rounded(acc);
-                VQLIB_UNROLL
+                VQLIB_DETAIL_UNROLL
                 for (int j = 1; j < D; ++j) {
                     const F diff = x[u][j] - c[j];
                     F term = diff * diff;
@@ -188,7 +162,7 @@ VQLIB_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Inde
                 idx[u] = closer ? kv : idx[u];
             }
         }
-        VQLIB_UNROLL
+        VQLIB_DETAIL_UNROLL
         for (int u = 0; u < U; ++u) {
             store_lanes(t.best + i + u * W, best[u]);
             store_lanes(t.index + i + u * W, idx[u]);
@@ -199,7 +173,7 @@ VQLIB_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Inde
 
 /// Runtime D (any dimension): coordinates are re-read from memory (L1) for every centroid.
 template <int W, KernelWeights M>
-VQLIB_ALWAYS_INLINE void direct_blocks_any_dim(const DirectTask& t) {
+VQLIB_DETAIL_ALWAYS_INLINE void direct_blocks_any_dim(const DirectTask& t) {
     using F = typename lanes<W>::f;
     using I = typename lanes<W>::i;
     const Index d = t.d;
@@ -236,7 +210,7 @@ VQLIB_ALWAYS_INLINE void direct_blocks_any_dim(const DirectTask& t) {
 }
 
 template <int W, int D, KernelWeights M>
-VQLIB_ALWAYS_INLINE void direct_kernel(const DirectTask& t) {
+VQLIB_DETAIL_ALWAYS_INLINE void direct_kernel(const DirectTask& t) {
     if constexpr (D == 0) {
         direct_blocks_any_dim<W, M>(t);
     } else {
@@ -249,14 +223,14 @@ VQLIB_ALWAYS_INLINE void direct_kernel(const DirectTask& t) {
 // ---- scan kernel (GEMM path) --------------------------------------------------------------------
 
 template <int W, int U>
-VQLIB_ALWAYS_INLINE Index scan_blocks(const ScanTask& t, Index i_begin, Index i_end) {
+VQLIB_DETAIL_ALWAYS_INLINE Index scan_blocks(const ScanTask& t, Index i_begin, Index i_end) {
     using F = typename lanes<W>::f;
     using I = typename lanes<W>::i;
     Index i = i_begin;
     for (; i + U * W <= i_end; i += U * W) {
         F best[U];
         I idx[U];
-        VQLIB_UNROLL
+        VQLIB_DETAIL_UNROLL
         for (int u = 0; u < U; ++u) {
             load_lanes(best[u], t.best + i + u * W);
             load_lanes(idx[u], t.index + i + u * W);
@@ -264,7 +238,7 @@ VQLIB_ALWAYS_INLINE Index scan_blocks(const ScanTask& t, Index i_begin, Index i_
         for (Index k = t.k_begin; k < t.k_end; ++k) {
             const float* s = t.scores + (k - t.k_begin) * t.score_stride + i;
             const I kv = I{} + static_cast<std::int32_t>(k);
-            VQLIB_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int u = 0; u < U; ++u) {
                 F v;
                 load_lanes(v, s + u * W);
@@ -273,7 +247,7 @@ VQLIB_ALWAYS_INLINE Index scan_blocks(const ScanTask& t, Index i_begin, Index i_
                 idx[u] = closer ? kv : idx[u];
             }
         }
-        VQLIB_UNROLL
+        VQLIB_DETAIL_UNROLL
         for (int u = 0; u < U; ++u) {
             store_lanes(t.best + i + u * W, best[u]);
             store_lanes(t.index + i + u * W, idx[u]);
@@ -283,7 +257,7 @@ VQLIB_ALWAYS_INLINE Index scan_blocks(const ScanTask& t, Index i_begin, Index i_
 }
 
 template <int W>
-VQLIB_ALWAYS_INLINE void scan_kernel(const ScanTask& t) {
+VQLIB_DETAIL_ALWAYS_INLINE void scan_kernel(const ScanTask& t) {
     const Index i = scan_blocks<W, 4>(t, 0, t.n);
     scan_blocks<W, 1>(t, i, t.n);
 }
@@ -326,12 +300,19 @@ struct AssignmentKernels {
     }
 };
 
-template <template <int, KernelWeights> class Entry, std::size_t... Ds>
-constexpr std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> direct_table(
-    std::index_sequence<Ds...>) {
-    return {{{{&Entry<static_cast<int>(Ds), KernelWeights::none>::run...}},
-             {{&Entry<static_cast<int>(Ds), KernelWeights::per_coordinate>::run...}},
-             {{&Entry<static_cast<int>(Ds), KernelWeights::elementwise>::run...}}}};
+/// The kernels of one weight form by D (one pack expansion per row: nvcc's front end rejects
+/// a pack expanded inside nested braces).
+template <template <int, KernelWeights> class Entry, KernelWeights M, int... Ds>
+constexpr std::array<DirectKernelFn, kMaxCompiledDim + 1> direct_row(
+    std::integer_sequence<int, Ds...>) {
+    return {Entry<Ds, M>::pointer()...};
+}
+
+template <template <int, KernelWeights> class Entry, class Sequence>
+constexpr std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> direct_table(Sequence s) {
+    return {direct_row<Entry, KernelWeights::none>(s),
+            direct_row<Entry, KernelWeights::per_coordinate>(s),
+            direct_row<Entry, KernelWeights::elementwise>(s)};
 }
 
 // Each variant: the kernels above inlined into functions compiled for one instruction set.
@@ -339,17 +320,18 @@ constexpr std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> direct_
     template <int D, KernelWeights M>                                                           \
     struct NAME##_direct_entry {                                                                \
         ATTRIBUTES static void run(const DirectTask& t) { direct_kernel<W, D, M>(t); }          \
+        static constexpr DirectKernelFn pointer() { return &run; }                              \
     };                                                                                          \
     ATTRIBUTES inline void NAME##_scan_entry(const ScanTask& t) { scan_kernel<W>(t); }          \
     inline const AssignmentKernels& NAME##_assignment_kernels() {                               \
         static const AssignmentKernels kernels{                                                 \
             #NAME, W,                                                                           \
-            direct_table<NAME##_direct_entry>(std::make_index_sequence<kMaxCompiledDim + 1>{}), \
+            direct_table<NAME##_direct_entry>(std::make_integer_sequence<int, kMaxCompiledDim + 1>{}), \
             &NAME##_scan_entry};                                                                \
         return kernels;                                                                         \
     }
 
-#ifdef VQLIB_CLUSTER_GNU_VECTORS
+#ifdef VQLIB_DETAIL_GNU_VECTORS
 #if defined(__AVX512F__)
 inline constexpr int kPortableLanes = 16;
 #elif defined(__AVX2__)
@@ -362,34 +344,18 @@ inline constexpr int kPortableLanes = 1;
 #endif
 
 VQLIB_CLUSTER_KERNEL_VARIANT(portable, kPortableLanes, )
-#ifdef VQLIB_CLUSTER_X86_DISPATCH
+#ifdef VQLIB_DETAIL_X86_DISPATCH
 VQLIB_CLUSTER_KERNEL_VARIANT(avx2, 8, __attribute__((target("avx2"))))
 VQLIB_CLUSTER_KERNEL_VARIANT(avx512, 16, __attribute__((target("avx512f"))))
 #endif
 
 #undef VQLIB_CLUSTER_KERNEL_VARIANT
 
-/// The instruction-set variants: `portable` is compiled with the user's flags; `avx2` and
-/// `avx512` exist with GCC/Clang on x86-64. All give bit-identical results.
-enum class SimdLevel { portable, avx2, avx512 };
-
-inline bool simd_level_supported(SimdLevel level) {
-    switch (level) {
-    case SimdLevel::portable: return true;
-#ifdef VQLIB_CLUSTER_X86_DISPATCH
-    case SimdLevel::avx2: return __builtin_cpu_supports("avx2");
-    case SimdLevel::avx512: return __builtin_cpu_supports("avx512f");
-#else
-    case SimdLevel::avx2:
-    case SimdLevel::avx512: return false;
-#endif
-    }
-    return false;
-}
-
-/// The kernels of one variant (it must be supported by this CPU).
+/// The kernels of one level (core/simd.hpp; it must be supported by this CPU): `portable` is
+/// compiled with the user's flags; `avx2` and `avx512` exist with GCC/Clang on x86-64. All give
+/// bit-identical results.
 inline const AssignmentKernels& assignment_kernels(SimdLevel level) {
-#ifdef VQLIB_CLUSTER_X86_DISPATCH
+#ifdef VQLIB_DETAIL_X86_DISPATCH
     if (level == SimdLevel::avx512) return avx512_assignment_kernels();
     if (level == SimdLevel::avx2) return avx2_assignment_kernels();
 #endif
@@ -397,13 +363,9 @@ inline const AssignmentKernels& assignment_kernels(SimdLevel level) {
     return portable_assignment_kernels();
 }
 
-/// The widest variant this CPU supports, chosen once.
+/// The kernels of the widest level this CPU supports (best_simd_level()), chosen once.
 inline const AssignmentKernels& assignment_kernels() {
-    static const AssignmentKernels& best = []() -> const AssignmentKernels& {
-        if (simd_level_supported(SimdLevel::avx512)) return assignment_kernels(SimdLevel::avx512);
-        if (simd_level_supported(SimdLevel::avx2)) return assignment_kernels(SimdLevel::avx2);
-        return assignment_kernels(SimdLevel::portable);
-    }();
+    static const AssignmentKernels& best = assignment_kernels(best_simd_level());
     return best;
 }
 

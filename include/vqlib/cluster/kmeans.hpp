@@ -36,6 +36,12 @@
 // replacement (before the seeding, from the same seeded stream), the iteration objectives are over
 // that subsample, and the final E-step and objective cover all points; the result says so.
 //
+// Assignment backend: every E-step asks an AssignmentBackend (backend/assignment.hpp) for the
+// nearest centroid of each point, as faiss's Clustering::train asks its Index. kmeans(points,
+// weights, parameters) uses the CPU kernels (CpuAssignment with parameters.assignment and
+// parameters.parallel); kmeans(points, weights, parameters, assign) takes any backend, e.g.
+// CudaAssignment (backend/cuda/assignment.cuh), which gives the same indices.
+//
 // Determinism: results depend on the data, the parameters and the seed only; never on the thread
 // count (fixed chunks, ordered reductions) nor on the SIMD variant picked at run time.
 //
@@ -44,6 +50,8 @@
 // body), stay on the calling thread. kmeans_batch solves many independent problems (GPTVQ: one
 // per codebook tile) in parallel over problems. In a build without OpenMP, set
 // parameters.parallel = false when calling kmeans() from your own parallel loop.
+#include <vqlib/backend/assignment.hpp>
+#include <vqlib/backend/cpu_assignment.hpp>
 #include <vqlib/cluster/assignment.hpp>
 #include <vqlib/cluster/execution.hpp>
 #include <vqlib/cluster/seeding.hpp>
@@ -51,6 +59,7 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/rng.hpp>
+#include <vqlib/core/timing.hpp>
 #include <vqlib/core/types.hpp>
 
 #include <algorithm>
@@ -117,10 +126,6 @@ struct KMeansResult {
 
 namespace detail {
 
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 inline void check_kmeans_arguments(ConstMatrixRef points, const Weights& weights,
                                    const KMeansParameters& p) {
     const Index n = points.rows();
@@ -151,10 +156,13 @@ inline void check_kmeans_arguments(ConstMatrixRef points, const Weights& weights
 }
 
 /// Runs of the EM loop on one point set, with buffers reused across iterations.
+template <AssignmentBackend Assign>
 class KMeansEm {
 public:
-    KMeansEm(ConstMatrixRef points, const Weights& weights, const KMeansParameters& p)
-        : points_(points),
+    KMeansEm(ConstMatrixRef points, const Weights& weights, const KMeansParameters& p,
+             const Assign& assign)
+        : assign_(assign),
+          points_(points),
           weights_(weights),
           p_(p),
           n_(points.rows()),
@@ -168,8 +176,7 @@ public:
         assignment.assign(static_cast<std::size_t>(n_), 0);
         for (int it = 1; it <= p_.max_iterations; ++it) {
             const auto start = std::chrono::steady_clock::now();
-            search_.prepare(centroids, weights_, p_.assignment);
-            search_.search(points_, weights_, assignment, {}, true);
+            assign_.nearest_centroid(points_, centroids, weights_, assignment);
             Index reassigned = 0;
             for (Index i = 0; i < n_; ++i)
                 reassigned += assignment[static_cast<std::size_t>(i)] !=
@@ -243,8 +250,6 @@ public:
         for (double s : partial) total += s;
         return total;
     }
-
-    AssignmentMethod method() const { return search_.method(); }
 
 private:
     // Per-cluster sums of one assignment: sum(k, j) = sum_n omega_nj x_nj (per-coordinate
@@ -397,13 +402,13 @@ private:
         }
     }
 
+    const Assign& assign_;
     ConstMatrixRef points_;
     Weights weights_;
     const KMeansParameters& p_;
     Index n_;
     Index d_;
     Index k_;
-    NearestCentroidSearch search_;
     MatrixXd sum_;
     MatrixXd weight_;
     std::vector<Index> count_;
@@ -416,8 +421,9 @@ inline Index count_empty(std::span<const std::int32_t> assignment, Index k) {
 }
 
 /// kmeans() without the argument checks.
-inline KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights,
-                               const KMeansParameters& p) {
+template <AssignmentBackend Assign>
+KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights, const KMeansParameters& p,
+                        const Assign& assign) {
     const auto start = std::chrono::steady_clock::now();
     std::optional<ClusterSerialScope> serial;
     if (!p.parallel) serial.emplace();
@@ -454,7 +460,7 @@ inline KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights,
     result.centroids = seed_centroids(p.seeding, fit_points, fit_weights, p.k, rng);
     result.seeding_seconds = seconds_since(seeding_start);
 
-    KMeansEm em(fit_points, fit_weights, p);
+    KMeansEm<Assign> em(fit_points, fit_weights, p, assign);
     std::vector<std::int32_t> fit_assignment;
     const bool fixed_point = em.run(result.centroids, fit_assignment, result);
     result.converged = result.converged || fixed_point;
@@ -463,13 +469,11 @@ inline KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights,
     if (fixed_point && !subsampled) {
         result.assignment = std::move(fit_assignment);
     } else {
-        NearestCentroidSearch search;
-        search.prepare(result.centroids, weights, p.assignment);
         result.assignment.assign(static_cast<std::size_t>(n), 0);
-        search.search(points, weights, result.assignment, {}, true);
+        assign.nearest_centroid(points, result.centroids, weights, result.assignment);
     }
     result.assignment_method = resolve_assignment_method(p.assignment, p.k, d);
-    result.objective = KMeansEm::objective(points, weights, result.centroids, result.assignment);
+    result.objective = KMeansEm<Assign>::objective(points, weights, result.centroids, result.assignment);
     result.empty_clusters = count_empty(result.assignment, p.k);
     result.seconds = seconds_since(start);
     return result;
@@ -477,11 +481,25 @@ inline KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights,
 
 }  // namespace detail
 
-/// Weighted k-means of the N x D `points` (rows are points). See the top of this header.
+/// The CPU assignment backend kmeans() uses by default: parameters.assignment, with parallel
+/// chunks of points allowed when parameters.parallel.
+inline CpuAssignment default_assignment(const KMeansParameters& parameters) {
+    return CpuAssignment{parameters.assignment, parameters.parallel};
+}
+
+/// Weighted k-means of the N x D `points` (rows are points), E-steps by `assign`. See the top of
+/// this header.
+template <AssignmentBackend Assign>
+KMeansResult kmeans(ConstMatrixRef points, const Weights& weights,
+                    const KMeansParameters& parameters, const Assign& assign) {
+    detail::check_kmeans_arguments(points, weights, parameters);
+    return detail::run_kmeans(points, weights, parameters, assign);
+}
+
+/// Weighted k-means with the CPU kernels.
 inline KMeansResult kmeans(ConstMatrixRef points, const Weights& weights,
                            const KMeansParameters& parameters) {
-    detail::check_kmeans_arguments(points, weights, parameters);
-    return detail::run_kmeans(points, weights, parameters);
+    return kmeans(points, weights, parameters, default_assignment(parameters));
 }
 
 /// Unweighted k-means.
@@ -534,8 +552,8 @@ inline std::vector<KMeansResult> kmeans_batch(std::span<const KMeansProblem> pro
     detail::run_chunks(static_cast<Index>(problems.size()), parameters.parallel, [&](Index i) {
         detail::ClusterSerialScope serial;
         const KMeansProblem& problem = problems[static_cast<std::size_t>(i)];
-        results[static_cast<std::size_t>(i)] =
-            detail::run_kmeans(problem.points, problem.weights, parameters);
+        results[static_cast<std::size_t>(i)] = detail::run_kmeans(
+            problem.points, problem.weights, parameters, default_assignment(parameters));
     });
     return results;
 }

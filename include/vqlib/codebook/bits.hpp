@@ -1,7 +1,7 @@
 #pragma once
 // Bits per value of a GPTVQ configuration: the paper's formula and the exact count.
 //
-// The paper (spec §5) counts  log2(K)/D + K*D*b_c/l  (+ b_s/bs with blockwise normalization):
+// The paper (docs/gptvq.md) counts  log2(K)/D + K*D*b_c/l  (+ b_s/bs with blockwise normalization):
 // the index of a D-dimensional vector spread over its D weights, and one codebook of K*D entries
 // at b_c bits per l weights. It leaves out the scale of each integer codebook, the per-sub-block-
 // column offset and step of the normalization, and rounds nothing up. exact_bits_per_value()

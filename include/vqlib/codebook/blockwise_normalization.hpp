@@ -1,5 +1,5 @@
 #pragma once
-// Blockwise data normalization (GPTVQ App. H, `--vq-scaling-blocksize`, spec §4.7).
+// Blockwise data normalization (GPTVQ App. H, `--vq-scaling-blocksize`, docs/gptvq.md).
 //
 // A weight block W (rows x cols) is split, per row, into sub-blocks of bs consecutive columns.
 // Each (row, sub-block) gets a scale s (max |w|, or the L2 or L1 norm of its bs weights), which is
@@ -31,7 +31,7 @@
 // Reference bug, which belongs to the caller (the GPTVQ quantizer policy), not here: the
 // reference normalizes each 128-column block once, before the block's GPTQ loop, and does not
 // renormalize as the intra-block error feedback updates W1, so lookups after the first column of
-// a block read stale normalized weights (spec §4.7 "Reference bug"). This component is a pure
+// a block read stale normalized weights (docs/gptvq.md "Reference bug"). This component is a pure
 // function of the W it is given; calling it once per block reproduces the bug, renormalizing the
 // updated columns fixes it.
 //

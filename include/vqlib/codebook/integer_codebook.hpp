@@ -1,6 +1,6 @@
 #pragma once
 // Integer codebooks: signed b-bit symmetric round-to-nearest quantization of codebook entries, as
-// GPTVQ's reference `quantize_centroids` (spec §4.5):
+// GPTVQ's reference `quantize_centroids` (docs/gptvq.md):
 //
 //   imin = -2^(b-1), imax = 2^(b-1) - 1
 //   scale = max(|min c|, max c) / imax            over the entries sharing the scale

@@ -1,5 +1,5 @@
 #pragma once
-// SVD compression of 1-D codebooks (GPTVQ App. G, spec §4.8).
+// SVD compression of 1-D codebooks (GPTVQ App. G, docs/gptvq.md).
 //
 // The N_G codebooks of K scalar centroids are stacked as an N_G x K matrix C, each row sorted
 // ascending, and factored by a truncated SVD of rank r = int(K * rho):

@@ -1,6 +1,7 @@
 #pragma once
-// How scales and other side values are stored, and rounding to that width.
-#include <Eigen/Core>
+// How scales and other side values are stored, and rounding to that width (fp16 rounding is
+// core/half.hpp's, round to nearest even).
+#include <vqlib/core/half.hpp>
 
 #include <cmath>
 
@@ -16,8 +17,7 @@ inline int scale_bits(ScaleStorage s) { return s == ScaleStorage::fp32 ? 32 : 16
 /// largest finite half and never returning zero for a positive input).
 inline float round_scale(float scale, ScaleStorage storage) {
     if (storage == ScaleStorage::fp32) return scale;
-    const Eigen::half h(scale);
-    float r = static_cast<float>(h);
+    float r = round_to_half(scale);
     if (!std::isfinite(r)) r = 65504.0f;
     if (r == 0.0f && scale > 0.0f) r = 5.9604645e-8f;  // smallest positive subnormal half
     return r;
@@ -30,7 +30,7 @@ namespace detail {
 /// which must stay positive).
 inline float round_value(float value, ScaleStorage storage) {
     if (storage == ScaleStorage::fp32) return value;
-    const float r = static_cast<float>(Eigen::half(value));
+    const float r = round_to_half(value);
     if (std::isinf(r)) return r > 0 ? 65504.0f : -65504.0f;
     return r;
 }

@@ -23,6 +23,9 @@ using ConstMatrixRef = Eigen::Ref<const MatrixXf>;
 using ConstMatrixRefD = Eigen::Ref<const MatrixXd>;
 using ConstVectorRef = Eigen::Ref<const VectorXf>;
 
+/// Integer codes of a layer, rows x columns (column-major, like the weights).
+using CodeMatrix = Eigen::Matrix<std::uint16_t, Eigen::Dynamic, Eigen::Dynamic>;
+
 /// A column permutation: perm[k] is the original column placed at position k.
 using Permutation = std::vector<Index>;
 

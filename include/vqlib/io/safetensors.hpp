@@ -47,6 +47,7 @@
 // Values are stored as they are: NaN and Inf pass through, and conversions to fp16/bf16 round to
 // nearest, ties to even, overflowing to Inf.
 #include <vqlib/core/error.hpp>
+#include <vqlib/core/half.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/io/temporary_file.hpp>
 
@@ -54,7 +55,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -146,75 +146,11 @@ inline bool is_floating_point(Dtype dtype) {
 // ------------------------------------------------------------------------------------------------
 // fp16 and bf16
 
-/// An IEEE binary16 value (given as its bits) as float; exact for every value, NaN payloads kept.
-inline float half_to_float(std::uint16_t h) {
-    const std::uint32_t sign = std::uint32_t{h & 0x8000u} << 16;
-    const std::uint32_t exponent = (h >> 10) & 0x1fu;
-    const std::uint32_t mantissa = h & 0x3ffu;
-    if (exponent == 0) {
-        // Zero or subnormal: mantissa * 2^-24, exact in float.
-        const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
-        return sign != 0 ? -magnitude : magnitude;
-    }
-    if (exponent == 0x1f)  // Inf or NaN
-        return std::bit_cast<float>(sign | 0x7f800000u | mantissa << 13);
-    return std::bit_cast<float>(sign | (exponent + 112) << 23 | mantissa << 13);
-}
-
-/// The IEEE binary16 nearest to `f` (bits), rounding ties to even. Values of magnitude >= 65520
-/// become Inf, values of magnitude <= 2^-25 become (signed) zero; NaN stays NaN (its top payload
-/// bits kept, a quiet bit set if none survive).
-inline std::uint16_t float_to_half(float f) {
-    const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
-    const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
-    const std::uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u) {  // NaN
-        std::uint32_t payload = (magnitude >> 13) & 0x3ffu;
-        if (payload == 0) payload = 0x200u;
-        return static_cast<std::uint16_t>(sign | 0x7c00u | payload);
-    }
-    if (magnitude >= 0x477ff000u)  // >= 65520, halfway from 65504 to 2^16: Inf (and Inf itself)
-        return static_cast<std::uint16_t>(sign | 0x7c00u);
-    if (magnitude >= 0x38800000u) {  // >= 2^-14: a normal half
-        // Rebias the exponent (127 -> 15) and drop 13 mantissa bits, rounding to nearest even;
-        // a carry out of the mantissa correctly bumps the exponent.
-        std::uint32_t h = (magnitude - 0x38000000u) >> 13;
-        const std::uint32_t rest = magnitude & 0x1fffu;
-        if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) != 0)) ++h;
-        return static_cast<std::uint16_t>(sign | h);
-    }
-    const std::uint32_t exponent = magnitude >> 23;
-    if (exponent < 102)  // < 2^-25 (including float subnormals): rounds to zero
-        return sign;
-    // A half subnormal: round magnitude / 2^-24 to an integer, ties to even. With the float's
-    // 24-bit significand m, magnitude / 2^-24 = m * 2^(exponent - 126), a right shift by
-    // 126 - exponent (14..24). Rounding up from 0x3ff gives 0x400, the smallest normal: correct.
-    const std::uint32_t significand = (magnitude & 0x7fffffu) | 0x800000u;
-    const std::uint32_t shift = 126 - exponent;
-    std::uint32_t h = significand >> shift;
-    const std::uint32_t rest = significand & ((1u << shift) - 1);
-    const std::uint32_t half = 1u << (shift - 1);
-    if (rest > half || (rest == half && (h & 1u) != 0)) ++h;
-    return static_cast<std::uint16_t>(sign | h);
-}
-
-/// A bfloat16 value (given as its bits) as float: exact (bf16 is the top half of a float).
-inline float bfloat16_to_float(std::uint16_t b) {
-    return std::bit_cast<float>(std::uint32_t{b} << 16);
-}
-
-/// The bfloat16 nearest to `f` (bits), rounding ties to even and overflowing to Inf; NaN stays
-/// NaN (top payload bits kept, a quiet bit set if none survive).
-inline std::uint16_t float_to_bfloat16(float f) {
-    std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) {  // NaN
-        auto top = static_cast<std::uint16_t>(bits >> 16);
-        if ((top & 0x7fu) == 0) top = static_cast<std::uint16_t>(top | 0x40u);
-        return top;
-    }
-    bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
-    return static_cast<std::uint16_t>(bits >> 16);
-}
+// The conversions of core/half.hpp (round to nearest even, NaN kept), under their io names.
+using ::vqlib::bfloat16_to_float;
+using ::vqlib::float_to_bfloat16;
+using ::vqlib::float_to_half;
+using ::vqlib::half_to_float;
 
 // ------------------------------------------------------------------------------------------------
 // Tensors

@@ -1,5 +1,5 @@
 #pragma once
-// VptqLayer <-> VPTQ's checkpoint format (specs/vptq.md §2.1-§2.2): the layer's tensors under a
+// VptqLayer <-> VPTQ's checkpoint format (docs/vptq.md): the layer's tensors under a
 // module prefix in a safetensors file, and its entry in config.json's quantization_config, so
 // that VPTQ's own loader can read what vqlib writes (and vqlib can read VPTQ's packed models).
 //
@@ -10,8 +10,8 @@
 //   vqlib::io::save_vptq_model(dir, {{"model.layers.0.mlp.down_proj", result.layer}});
 //   auto layers = vqlib::io::load_vptq_model(dir);   // name -> VptqLayer
 #include <vqlib/core/error.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 #include <vqlib/io/safetensors.hpp>
 #include <vqlib/io/vptq_config.hpp>
 

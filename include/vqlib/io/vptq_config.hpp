@@ -3,7 +3,7 @@
 //     "quantization_config": {"quant_method": "vptq",
 //                             "config_for_layers": {"model.layers.0.self_attn.q_proj": {...}},
 //                             "shared_layer_config": {"q_proj": {...}}}
-// (specs/vptq.md §2.1). Each entry is VQuantLinear's init_args, passed by VPTQ's loader as
+// (docs/vptq.md). Each entry is VQuantLinear's init_args, passed by VPTQ's loader as
 // keyword arguments to VQuantLinear, so its keys and JSON shapes are fixed:
 //
 //   key                 JSON             meaning
@@ -18,7 +18,7 @@
 //   enable_norm         bool             per-input-column weight_scale / weight_bias present
 //   enable_perm         bool             a column permutation `perm` is present
 //   bias                bool             a `bias` vector is present
-//   is_indice_packed    bool             indices bit-packed as int32 (vqlib/io/packed_indices.hpp)
+//   is_indice_packed    bool             indices bit-packed as int32 (vqlib/formats/packed_indices.hpp)
 //   indices_as_float    bool             legacy: unpacked indices stored as fp16 (false)
 // and, only in some versions, norm_dim (0), enable_proxy_error and vector_quant_dim ("out");
 // these are read when present, kept, and written back only when set. (They must not be written
@@ -34,7 +34,7 @@
 // reject them too), and the values consistent (see VptqLayerConfig::validate). Failures throw
 // vqlib::invalid_argument naming the key and the value.
 #include <vqlib/core/error.hpp>
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -127,7 +127,7 @@ struct VptqLayerConfig {
     }
 
     /// The tensors a checkpoint holds for this layer, by name suffix (appended to the module
-    /// name and a '.'), with their shapes (specs/vptq.md §2.1): centroids.weight [G, k*v],
+    /// name and a '.'), with their shapes (docs/vptq.md): centroids.weight [G, k*v],
     /// indices [G, R, W] packed or [G, R, group_size] unpacked, res_centroids.weight
     /// [G, k_res*v] and (unpacked only) res_indices [G, R, group_size] with a residual,
     /// outlier_centroids.weight [1, k0*v0] and outlier_indices [1, ceil(M/v0), outlier_size]

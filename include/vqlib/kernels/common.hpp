@@ -1,6 +1,7 @@
 #pragma once
-// Shared pieces of the CPU decode kernels (vqlib::kernels): instruction-set selection, options,
-// shape checks, fp16 helpers and the deterministic chunked loop.
+// Shared pieces of the CPU decode kernels (vqlib::kernels): instruction-set selection (the levels
+// and detection of core/simd.hpp), options, shape checks, fp16 helpers (core/half.hpp) and the
+// deterministic chunked loop.
 //
 // Every kernel works on tiles of rows with a fixed size, and the parallel loops hand out fixed
 // chunks of tiles (core/threading.hpp): results are bit-identical for any thread count. Within a
@@ -8,25 +9,23 @@
 // added (no FMA contraction) and every lane adds its terms in the same order as the portable
 // code, so the AVX2 and AVX-512 variants give the same bits as the portable one.
 #include <vqlib/core/error.hpp>
+#include <vqlib/core/half.hpp>
+#include <vqlib/core/simd.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
 
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define VQLIB_KERNELS_X86 1
-#endif
-
 namespace vqlib::kernels {
 
-/// Instruction-set variants of the kernels. `automatic` picks the widest the CPU supports.
+/// Instruction-set variants of the kernels: the levels of core/simd.hpp (SimdLevel), plus
+/// `automatic`, the widest the CPU supports (best_simd_level()).
 enum class Isa { automatic, portable, avx2, avx512 };
 
 /// Strategy of the GPTVQ-layout GEMV: a per-call table of codeword . x dot products (`lut`), or
@@ -54,49 +53,42 @@ inline constexpr Index tile_rows = 16;
 
 using MatrixXh = Eigen::Matrix<Eigen::half, Eigen::Dynamic, Eigen::Dynamic>;
 
+/// The level `isa` names (`automatic`: best_simd_level()).
+inline SimdLevel simd_level(Isa isa) {
+    switch (isa) {
+    case Isa::portable: return SimdLevel::portable;
+    case Isa::avx2: return SimdLevel::avx2;
+    case Isa::avx512: return SimdLevel::avx512;
+    case Isa::automatic: break;
+    }
+    return best_simd_level();
+}
+
 inline const char* isa_name(Isa isa) {
-    switch (isa) {
-    case Isa::automatic: return "automatic";
-    case Isa::portable: return "portable";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    }
-    return "?";
+    return isa == Isa::automatic ? "automatic" : simd_level_name(simd_level(isa));
 }
 
+/// True when this CPU runs `isa` (simd_level_supported; `automatic` and `portable` always).
 inline bool isa_supported(Isa isa) {
-    switch (isa) {
-    case Isa::automatic:
-    case Isa::portable: return true;
-#ifdef VQLIB_KERNELS_X86
-    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-    case Isa::avx512: return __builtin_cpu_supports("avx512f");
-#else
-    case Isa::avx2:
-    case Isa::avx512: return false;
-#endif
-    }
-    return false;
+    return isa == Isa::automatic || simd_level_supported(simd_level(isa));
 }
 
-/// True when the CPU has AVX-512 VBMI byte permutes (and AVX512BW): the AVX-512 variant's lut
-/// then looks 8-bit codes up in byte planes of the tables (the same values, so the same bits).
+/// True when the CPU runs Isa::avx512 and has AVX-512BW and VBMI byte permutes: the AVX-512
+/// variant's lut then looks 8-bit codes up in byte planes of the tables (the same values, so the
+/// same bits).
 inline bool cpu_has_vbmi() {
-#ifdef VQLIB_KERNELS_X86
-    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vbmi");
-    return has;
-#else
-    return false;
-#endif
+    const CpuFeatures& f = cpu_features();
+    return simd_level_supported(SimdLevel::avx512) && f.avx512bw && f.avx512vbmi;
 }
 
-/// The widest variant this CPU supports (chosen once).
+/// The widest variant this CPU supports: best_simd_level() as an Isa.
 inline Isa best_isa() {
-    static const Isa best = isa_supported(Isa::avx512) ? Isa::avx512
-                            : isa_supported(Isa::avx2) ? Isa::avx2
-                                                       : Isa::portable;
-    return best;
+    switch (best_simd_level()) {
+    case SimdLevel::avx512: return Isa::avx512;
+    case SimdLevel::avx2: return Isa::avx2;
+    case SimdLevel::portable: break;
+    }
+    return Isa::portable;
 }
 
 /// `automatic` -> best_isa(); throws invalid_argument for a variant this CPU cannot run.
@@ -109,35 +101,9 @@ inline Isa resolve_isa(Isa isa) {
 
 namespace detail {
 
-/// Exact fp16 -> fp32 conversion of raw bits (subnormals, infinities and NaN included).
-inline float half_bits_to_float(std::uint16_t h) {
-    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-    std::uint32_t exponent = (h >> 10) & 0x1fu;
-    std::uint32_t mantissa = h & 0x3ffu;
-    std::uint32_t bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal: normalize
-        exponent = 113;
-        while ((mantissa & 0x400u) == 0) {
-            mantissa <<= 1;
-            --exponent;
-        }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-    }
-    return std::bit_cast<float>(bits);
-}
-
-inline std::uint16_t half_bits(Eigen::half h) { return std::bit_cast<std::uint16_t>(h); }
-
-/// True when `value` survives a round trip through fp16 unchanged.
-inline bool fp16_exact(float value) {
-    return static_cast<float>(Eigen::half(value)) == value;
-}
+/// True when `value` survives a round trip through fp16 unchanged (then float_to_half(value) and
+/// half_to_float, core/half.hpp, convert it exactly).
+inline bool fp16_exact(float value) { return round_to_half(value) == value; }
 
 /// Checks x (cols x B, 1 <= B <= max_gemv_batch) and y (rows x B) for a fused GEMV.
 inline void check_gemv_shapes(const char* what, Index rows, Index cols, const ConstMatrixRef& x,

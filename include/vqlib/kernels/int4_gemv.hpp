@@ -14,8 +14,8 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
-#include <vqlib/quantizers/scalar_layer.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
+#include <vqlib/formats/scalar_layer.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -110,7 +110,7 @@ public:
                     lo = -1.0f;
                     hi = 1.0f;
                 }
-                float scale = static_cast<float>(Eigen::half((hi - lo) / 15.0f));
+                float scale = round_to_half((hi - lo) / 15.0f);
                 if (!(scale > 0.0f)) scale = 5.9604645e-8f;
                 const float zero = symmetric ? 8.0f : std::clamp(std::nearbyint(-lo / scale), 0.0f, 15.0f);
                 m.set_params(r, g, scale, zero);
@@ -140,7 +140,7 @@ public:
         return static_cast<std::uint8_t>(c % 2 == 0 ? byte & 15 : byte >> 4);
     }
     float scale(Index r, Index g) const {
-        return detail::half_bits_to_float(scales_[at_param(r, g)]);
+        return half_to_float(scales_[at_param(r, g)]);
     }
     float zero(Index r, Index g) const {
         return symmetric_ ? 8.0f : static_cast<float>(zeros_[at_param(r, g)]);
@@ -179,7 +179,7 @@ private:
         byte = static_cast<std::uint8_t>(c % 2 == 0 ? (byte & 0xf0) | q : (byte & 0x0f) | (q << 4));
     }
     void set_params(Index r, Index g, float scale, float zero) {
-        scales_[at_param(r, g)] = detail::half_bits(Eigen::half(scale));
+        scales_[at_param(r, g)] = float_to_half(scale);
         if (!symmetric_) zeros_[at_param(r, g)] = static_cast<std::uint8_t>(zero);
     }
 

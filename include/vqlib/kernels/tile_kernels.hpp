@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <utility>
 
-#ifdef VQLIB_KERNELS_X86
+#ifdef VQLIB_DETAIL_X86_DISPATCH
 #include <immintrin.h>
 #endif
 
@@ -133,7 +133,7 @@ struct VptqTask {
 #undef VQLIB_KERNELS_W
 #undef VQLIB_KERNELS_LEVEL
 
-#ifdef VQLIB_KERNELS_X86
+#ifdef VQLIB_DETAIL_X86_DISPATCH
 #pragma GCC push_options
 #pragma GCC target("avx2,f16c")
 #define VQLIB_KERNELS_NS avx2
@@ -159,7 +159,7 @@ struct VptqTask {
 
 namespace vqlib::kernels::detail {
 
-#ifdef VQLIB_KERNELS_X86
+#ifdef VQLIB_DETAIL_X86_DISPATCH
 #define VQLIB_KERNELS_DISPATCH(isa, call)             \
     do {                                              \
         if ((isa) == Isa::avx512) {                   \
@@ -188,7 +188,7 @@ void vq_tiles(Isa isa, bool lut, const VqTileTask& t) {
 }
 
 inline void vq_tables(Isa isa, const VqTableTask& t) {
-#ifdef VQLIB_KERNELS_X86
+#ifdef VQLIB_DETAIL_X86_DISPATCH
     if (t.planes != nullptr) return avx512::vq_plane_tables(t);
 #endif
     VQLIB_KERNELS_DISPATCH(isa, vq_tables(t));

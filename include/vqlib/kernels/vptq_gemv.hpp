@@ -1,6 +1,6 @@
 #pragma once
-// VPTQ layers (quantizers/vptq_layer.hpp) for decoding: the packed 32-bit code words of VPTQ's
-// checkpoint kept as stored (io/packed_indices.hpp: per group and row block a little-endian
+// VPTQ layers (formats/vptq_layer.hpp) for decoding: the packed 32-bit code words of VPTQ's
+// checkpoint kept as stored (formats/packed_indices.hpp: per group and row block a little-endian
 // stream of T = b + b_r bit codes, code = res << b | idx), the codebooks (fp32, row-major: the
 // v values of a centroid contiguous), the outlier codebook and indices, perm, scale and bias.
 //
@@ -11,10 +11,10 @@
 // rows in SIMD lanes (8-float vectors for v % 8 == 0 on AVX2/AVX-512, 4-float for v % 4 == 0).
 #include <vqlib/core/bits.hpp>
 #include <vqlib/core/checks.hpp>
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
 
 #include <cstdint>
 #include <vector>
@@ -62,8 +62,8 @@ public:
             return true;
         };
         if (all_fp16(m.centroids_) && all_fp16(m.res_centroids_)) {
-            for (float f : m.centroids_) m.centroids_h_.push_back(detail::half_bits(Eigen::half(f)));
-            for (float f : m.res_centroids_) m.res_centroids_h_.push_back(detail::half_bits(Eigen::half(f)));
+            for (float f : m.centroids_) m.centroids_h_.push_back(float_to_half(f));
+            for (float f : m.res_centroids_) m.res_centroids_h_.push_back(float_to_half(f));
         }
         if (L.has_outliers()) {
             m.outlier_centroids_ = row_major(layer.outlier_centroids);

@@ -1,5 +1,5 @@
 #pragma once
-// GPTVQ-layout layers (quantizers/vq_layer.hpp) in a decode-friendly format, with their
+// GPTVQ-layout layers (formats/vq_layer.hpp) in a decode-friendly format, with their
 // dequantization and fused GEMV y = W_hat x.
 //
 // Format. Rows are cut into tiles of 16 (tile_rows); within a tile the codes of one vector v
@@ -39,12 +39,11 @@
 // B = 1, 1382 vs 1179 at B = 8); with 8 rows per codebook the register gather wins throughout
 // (285 us vs 38.7 ms for lut at B = 1); with gathered lookups (K > 128) lut wins at B = 1 and the
 // gather strategy near B >= D. lut also needs K <= 256 and tables of at most 64 MiB.
-#include <vqlib/backend/backend.hpp>
 #include <vqlib/core/bits.hpp>
 #include <vqlib/core/checks.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/tile_kernels.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <algorithm>
 #include <cstdint>

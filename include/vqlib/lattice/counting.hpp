@@ -1,5 +1,5 @@
 #pragma once
-// PVQ counting functions (spec pvq.md §2.1).
+// PVQ counting functions (docs/pvq.md).
 //
 //   V(N, K) = #{ y ∈ Z^N : ||y||_1 = K }, the number of PVQ codewords:
 //             V(N, 0) = 1, V(0, K > 0) = 0, V(N, K) = V(N-1, K) + V(N, K-1) + V(N-1, K-1);

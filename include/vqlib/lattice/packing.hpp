@@ -1,5 +1,5 @@
 #pragma once
-// Packing of PVQ index streams at the exact fractional rate (spec pvq.md §2.6.5).
+// Packing of PVQ index streams at the exact fractional rate (docs/pvq.md).
 //
 // A sequence of indices i_0, i_1, ..., each in [0, V), is cut into chunks of c consecutive
 // indices. A chunk is the single number Σ_j i_j·V^j (mixed radix V, first index least

@@ -1,6 +1,6 @@
 #pragma once
 // PVQ pulse search: the codeword y ∈ P(N, K) = { y ∈ Z^N : ||y||_1 = K } closest in angle to x,
-// i.e. maximizing cos(x, y) = <x, y> / (||x|| ||y||) (spec pvq.md §2.4).
+// i.e. maximizing cos(x, y) = <x, y> / (||x|| ||y||) (docs/pvq.md).
 //
 // pvq_search follows the Opus/CELT op_pvq_search algorithm:
 //   1. work on |x| and restore the signs at the end (a pulse on x_j = 0 is positive);

@@ -1,6 +1,6 @@
 #pragma once
 // PvqCodec<Idx>: the bijection between the PVQ codewords P(N, K) = { y ∈ Z^N : ||y||_1 = K } and
-// the integers [0, V(N, K)), for runtime (N, K), in any index type (spec pvq.md §2.2–2.3).
+// the integers [0, V(N, K)), for runtime (N, K), in any index type (docs/pvq.md).
 //
 // Two enumeration orders:
 //   EnumerationOrder::opus     the Opus/CELT order (icwrs / cwrsi): index 0 = (K, 0, ..., 0),

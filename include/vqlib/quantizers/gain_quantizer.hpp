@@ -6,7 +6,7 @@
 // with one norm per row kept at higher precision. Under the incoherence model (a row after a
 // random rotation is ||w|| times a uniform point on the sphere S^(n-1)), the group's energy share
 // t = ||w_g||^2 / ||w||^2 follows Beta(D/2, (n-D)/2), so a = sqrt(t) has a known law and its
-// quantizer can be designed offline from (D, n, L) alone (specs/pvq.md §1.3.4):
+// quantizer can be designed offline from (D, n, L) alone (docs/pvq.md):
 //
 //   LogUniformGain    L levels spaced uniformly in log a over [lo, hi] (by default the
 //                     1/(2L) and 1 - 1/(2L) quantiles of the law);
@@ -18,6 +18,7 @@
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/special_functions.hpp>
 #include <vqlib/core/types.hpp>
+#include <vqlib/formats/gain_codebook.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -27,27 +28,6 @@
 #include <vector>
 
 namespace vqlib {
-
-/// The levels of a gain quantizer: relative amplitudes a = s / ||row||, ascending and positive.
-struct GainCodebook {
-    std::vector<float> levels;
-    /// Bits of one gain code (levels.size() <= 2^bits).
-    int bits = 0;
-    /// Bits needed to store the codebook's parameters with the layer (0 when the levels follow
-    /// from D, n and the bit width alone, as for the Beta designs).
-    std::int64_t parameter_bits = 0;
-
-    Index size() const { return static_cast<Index>(levels.size()); }
-
-    /// The code of the level nearest to `a` (ties to the lower level); a <= 0 gives code 0.
-    std::uint32_t nearest(float a) const {
-        const auto it = std::lower_bound(levels.begin(), levels.end(), a);
-        if (it == levels.begin()) return 0;
-        if (it == levels.end()) return static_cast<std::uint32_t>(levels.size() - 1);
-        const auto hi = static_cast<std::uint32_t>(it - levels.begin());
-        return (*it - a < a - *(it - 1)) ? hi : hi - 1;
-    }
-};
 
 /// The law of a group's relative amplitude a = ||w_g|| / ||w|| when a row of length n is a
 /// uniformly random direction: a^2 ~ Beta(D/2, (n - D)/2).

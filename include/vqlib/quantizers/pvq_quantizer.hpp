@@ -12,7 +12,7 @@
 //
 // Metrics (GainMetric):
 //   euclidean    M = I: the plain least-squares gain;
-//   hessian      M = H_BB, the group's block of the Hessian (specs/pvq.md §1.3.5);
+//   hessian      M = H_BB, the group's block of the Hessian (docs/pvq.md);
 //   conditional  M = (U_BB' U_BB)^-1 with U = chol(H^-1): the block's Hessian conditioned on the
 //                columns already quantized, i.e. the exact increase of the proxy loss when the
 //                later columns compensate (the LDLQ "D_k" block). Default.
@@ -21,7 +21,7 @@
 #include <vqlib/core/types.hpp>
 #include <vqlib/lattice.hpp>
 #include <vqlib/quantizers/gain_quantizer.hpp>
-#include <vqlib/quantizers/pvq_layer.hpp>
+#include <vqlib/formats/pvq_layer.hpp>
 #include <vqlib/solver/context.hpp>
 #include <vqlib/solver/policies.hpp>
 

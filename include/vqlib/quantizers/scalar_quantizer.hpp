@@ -1,7 +1,7 @@
 #pragma once
 // The scalar quantizer policy: GPTQ's grids with groups, exactly as the reference runs them.
 //
-// Groups (spec §3.2):
+// Groups (docs/gptvq.md):
 //  - group_size 0: one grid per row, fitted on the input weight before dead columns are zeroed.
 //  - dynamic groups: the grid of the group starting at solver column c is fitted when the block
 //    containing c starts, on the working weight as it stands at that block start (so a group that
@@ -11,8 +11,8 @@
 //    original order; under act-order column perm[k] uses the group of its original position.
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
-#include <vqlib/quantizers/scalar_layer.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
+#include <vqlib/formats/scalar_layer.hpp>
 #include <vqlib/solver/context.hpp>
 #include <vqlib/solver/policies.hpp>
 

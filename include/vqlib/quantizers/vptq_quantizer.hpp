@@ -8,29 +8,35 @@
 // The policy works in the stored column order of VptqLayer (outlier columns first, then the
 // groups); the recipe (vptq.hpp) permutes and normalizes W and H before the solve, so the solver
 // runs without act-order of its own. Codebooks are fixed during the sweep.
-#include <vqlib/backend/cpu.hpp>
+#include <vqlib/backend/assignment.hpp>
+#include <vqlib/backend/cpu_assignment.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
 #include <vqlib/solver/context.hpp>
 #include <vqlib/solver/policies.hpp>
 
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace vqlib {
 
-template <Backend Compute = CpuBackend>
+/// `Assign` is the nearest-centroid backend of the lookups (backend/assignment.hpp).
+template <AssignmentBackend Assign = CpuAssignment>
 class VptqQuantizer {
 public:
     /// `layer` supplies the layout and the codebooks (centroids, res_centroids when
     /// `use_residual`, outlier_centroids); its index arrays are (re)filled by the sweep. With
     /// `record_error`, error() holds w - q of every quantized entry (VPTQ's qerror), which the
     /// residual codebook is fitted on.
-    VptqQuantizer(VptqLayer& layer, bool use_residual, bool record_error = false)
-        : layer_(layer), use_residual_(use_residual), record_error_(record_error) {
+    VptqQuantizer(VptqLayer& layer, bool use_residual, bool record_error = false, Assign assign = {})
+        : layer_(layer),
+          use_residual_(use_residual),
+          record_error_(record_error),
+          assign_(std::move(assign)) {
         const VptqLayout& L = layer.layout;
         L.validate();
         VQLIB_CHECK(!use_residual || L.has_residual(), invalid_argument,
@@ -82,7 +88,7 @@ public:
         const auto codebook = outlier ? ConstMatrixRef(layer_.outlier_centroids)
                                       : ConstMatrixRef(layer_.centroids.middleRows(
                                             g * L.num_centroids, L.num_centroids));
-        Compute::nearest_centroid(pts, codebook, {}, idx);
+        assign_.nearest_centroid(pts, codebook, Weights{}, idx);
         MatrixXf q(n, v);
         for (Index b = 0; b < n; ++b) q.row(b) = codebook.row(idx[static_cast<std::size_t>(b)]);
 
@@ -92,7 +98,7 @@ public:
                 g * L.num_res_centroids, L.num_res_centroids));
             MatrixXf left = pts - q;
             ridx.resize(static_cast<std::size_t>(n));
-            Compute::nearest_centroid(left, res, {}, ridx);
+            assign_.nearest_centroid(left, res, Weights{}, ridx);
             for (Index b = 0; b < n; ++b) q.row(b) += res.row(ridx[static_cast<std::size_t>(b)]);
         }
 
@@ -125,6 +131,7 @@ private:
     VptqLayer& layer_;
     bool use_residual_;
     bool record_error_;
+    Assign assign_;
     Index granularity_ = 1;
     Index padded_rows_ = 0;
     MatrixXf error_;

@@ -3,7 +3,7 @@
 // to minimize the layer loss L(C) = tr((W - Q(C)) H (W - Q(C))^T), Q(C) the dequantized layer.
 //
 // Two methods:
-//  - adam: the reference's loop (spec §4.6): Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8) for 25
+//  - adam: the reference's loop (docs/gptvq.md): Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8) for 25
 //    steps on all codebooks from the current ones; if the loss at a step exceeds the initial loss
 //    (or is NaN), restart from the initial codebooks with lr / 10. The last step is not checked.
 //  - least_squares: L is quadratic in the entries. Holding all but one column group fixed, each
@@ -22,7 +22,7 @@
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/hessian/proxy_loss.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <Eigen/Cholesky>
 

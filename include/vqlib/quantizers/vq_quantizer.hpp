@@ -10,15 +10,17 @@
 // quantizes them (e.g. INT8 with one scale per codebook). Each solver step looks up, for every
 // row, the nearest codeword under the chosen metric.
 //
-// Metrics and weights follow spec §4.3-4.4:
+// Metrics and weights follow docs/gptvq.md:
 //   lookup  : euclidean | inverse_u (1/U_jj, the reference) | inverse_u_squared (1/U_jj^2, OBS
 //             diagonal) | exact (M = (U_PP^T U_PP)^-1, the exact joint OBS metric)
 //   init    : none | u (U_jj, the reference code) | inverse_u (1/U_jj, the paper and AIMET)
-#include <vqlib/backend/cpu.hpp>
+#include <vqlib/backend/assignment.hpp>
+#include <vqlib/backend/cpu_assignment.hpp>
 #include <vqlib/core/error.hpp>
+#include <vqlib/core/half.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 #include <vqlib/solver/context.hpp>
 #include <vqlib/solver/policies.hpp>
 
@@ -69,7 +71,7 @@ struct HalfCodebooks {
     void quantize(MatrixRef codebooks, Index) const {
         for (Index j = 0; j < codebooks.cols(); ++j)
             for (Index i = 0; i < codebooks.rows(); ++i)
-                codebooks(i, j) = static_cast<float>(Eigen::half(codebooks(i, j)));
+                codebooks(i, j) = round_to_half(codebooks(i, j));
     }
     int entry_bits() const { return 16; }
     int scale_bits() const { return 0; }
@@ -85,11 +87,17 @@ void requantize_codebooks(VqLayer& layer, const Storage& storage) {
         storage.quantize(layer.codebooks.middleRows(cg * per_group, per_group), layer.layout.k);
 }
 
-template <CodebookFitter Fitter, CodebookStorage Storage = HalfCodebooks, Backend Compute = CpuBackend>
+/// `Assign` is the nearest-centroid backend of the lookups (backend/assignment.hpp); each call
+/// covers the rows of one band segment inside one of the solver's parallel row chunks.
+template <CodebookFitter Fitter, CodebookStorage Storage = HalfCodebooks,
+          AssignmentBackend Assign = CpuAssignment>
 class VqQuantizer {
 public:
-    VqQuantizer(VqOptions options, Fitter fitter, Storage storage = {})
-        : options_(options), fitter_(std::move(fitter)), storage_(std::move(storage)) {
+    VqQuantizer(VqOptions options, Fitter fitter, Storage storage = {}, Assign assign = {})
+        : options_(options),
+          fitter_(std::move(fitter)),
+          storage_(std::move(storage)),
+          assign_(std::move(assign)) {
         VQLIB_CHECK(options.dim >= 1 && options.dim <= 16, invalid_argument, "dim = ",
                     options.dim, ": expected a vector dimension in [1, 16]");
         VQLIB_CHECK(options.k >= 1 && options.k <= 65536, invalid_argument, "k = ", options.k,
@@ -192,9 +200,12 @@ public:
             if (options_.lookup == LookupMetric::exact) {
                 const MatrixXf points = w.middleRows(r, end - r) * transform;
                 const MatrixXf centroids = book * transform;
-                Compute::nearest_centroid(points, centroids, {}, out);
+                assign_.nearest_centroid(points, centroids, Weights{}, out);
             } else {
-                Compute::nearest_centroid(w.middleRows(r, end - r), book, weights, out);
+                const Weights metric = weights.empty()
+                                           ? Weights{}
+                                           : Weights::per_coordinate(std::span<const float>(weights));
+                assign_.nearest_centroid(w.middleRows(r, end - r), book, metric, out);
             }
             for (Index i = r; i < end; ++i) {
                 const std::int32_t idx = best[static_cast<std::size_t>(i)];
@@ -209,6 +220,7 @@ public:
     const VqLayer& layer() const { return layer_; }
     VqLayer& layer() { return layer_; }
     const Storage& storage() const { return storage_; }
+    const Assign& assignment() const { return assign_; }
 
 private:
     void fit_group(const BlockView& block, Index col0) {
@@ -251,6 +263,7 @@ private:
     VqOptions options_;
     Fitter fitter_;
     Storage storage_;
+    Assign assign_;
     VqLayer layer_;
 };
 

@@ -10,7 +10,8 @@
 // Rows are independent given the quantizer's parameters, so each block is computed by fixed row
 // chunks in parallel: chunk boundaries depend only on the layer shape, never on the thread count,
 // and results are bit-identical for any number of threads.
-#include <vqlib/backend/cpu.hpp>
+#include <vqlib/backend/cpu_linear_algebra.hpp>
+#include <vqlib/backend/linear_algebra.hpp>
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/threading.hpp>
@@ -59,7 +60,7 @@ struct SolveResult {
     SolveStats stats;
 };
 
-template <ErrorUpdatePolicy Update = ExactUpdate, Backend Compute = CpuBackend>
+template <ErrorUpdatePolicy Update = ExactUpdate, LinearAlgebraBackend Compute = CpuLinearAlgebra>
 class BlockSolver {
 public:
     explicit BlockSolver(SolverOptions options = {}) : options_(options) {

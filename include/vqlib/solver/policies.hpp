@@ -52,7 +52,7 @@ struct DiagonalUpdate {
 };
 
 /// The exact joint OBS update: E = (W_P - Q_P) U_PP^-1, so that sum E^2 is the true increase of
-/// the proxy loss and the compensation of the remaining columns is optimal (spec §4.4).
+/// the proxy loss and the compensation of the remaining columns is optimal (docs/gptvq.md).
 struct ExactUpdate {
     static constexpr bool feedback = true;
     static const char* name() { return "exact"; }

@@ -1,7 +1,8 @@
 #pragma once
 // Internal kernels of the Hadamard transforms: the in-place butterflies of the fast Walsh-Hadamard
 // transform and the dense "mixing" product by a small m x m matrix, each compiled for several
-// instruction sets (portable, AVX2+FMA, AVX-512) and chosen once at run time.
+// instruction sets (portable, AVX2+FMA, AVX-512) and chosen once at run time (best_simd_level(),
+// core/simd.hpp).
 //
 // Every variant performs exactly the same floating-point operations in the same order (the
 // butterfly stages in increasing distance, a + b and a - b per pair; the mixing sums over k in
@@ -16,31 +17,22 @@
 // element t of vector v at x[t * lanes + v]. With lanes = 1 this is one contiguous vector. A
 // butterfly stage at distance h on such a batch is the contiguous stage at distance h * lanes,
 // which is what makes one code path serve single vectors and row blocks alike.
+#include <vqlib/core/simd.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <utility>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define VQLIB_TRANSFORM_GNU_VECTORS 1
-#define VQLIB_TRANSFORM_INLINE [[gnu::always_inline]] inline
-#define VQLIB_TRANSFORM_UNROLL _Pragma("GCC unroll 16")
-#else
-#define VQLIB_TRANSFORM_INLINE inline
-#define VQLIB_TRANSFORM_UNROLL
-#endif
-
-#if defined(VQLIB_TRANSFORM_GNU_VECTORS) && defined(__x86_64__)
-#define VQLIB_TRANSFORM_X86_DISPATCH 1
-#endif
-
 // __builtin_shufflevector: Clang, and GCC from version 12. Without it the in-register stages are
-// done by the scalar loop (same results, slower).
+// done by the scalar loop (same results, slower). (#undef'd at the end of this header.)
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 #define VQLIB_TRANSFORM_SHUFFLE 1
 #endif
 
 namespace vqlib::transform::detail {
+
+using ::vqlib::detail::keep_rounded;
 
 /// The vector type of W lanes of T (GNU vector extension), or T itself for W = 1.
 template <class T, int W>
@@ -49,7 +41,7 @@ template <class T>
 struct pack<T, 1> {
     using type = T;
 };
-#ifdef VQLIB_TRANSFORM_GNU_VECTORS
+#ifdef VQLIB_DETAIL_GNU_VECTORS
 template <>
 struct pack<float, 4> {
     typedef float type __attribute__((vector_size(16)));
@@ -76,20 +68,6 @@ struct pack<double, 8> {
 };
 #endif
 
-/// Keeps `v` rounded to its type: the compiler cannot fuse the operation that produced it into a
-/// following add (no FMA contraction across this point). Used with GCC; Clang uses
-/// `#pragma clang fp contract(off)` instead, as it checks the constraint outside the target.
-template <class V>
-VQLIB_TRANSFORM_INLINE void keep_rounded(V& v) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    asm("" : "+v"(v));
-#elif defined(__GNUC__) && defined(__aarch64__)
-    asm("" : "+w"(v));
-#else
-    (void)v;
-#endif
-}
-
 /// Bytes of a block whose butterfly stages are all done before moving on (L1-sized).
 inline constexpr std::size_t kBlockBytes = 32 * 1024;
 
@@ -102,11 +80,15 @@ template <class T, int W>
 struct Kernels {
     using V = typename pack<T, W>::type;
 
-    VQLIB_TRANSFORM_INLINE static void load(V& v, const T* p) { std::memcpy(&v, p, sizeof(V)); }
-    VQLIB_TRANSFORM_INLINE static void store(T* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
+    VQLIB_DETAIL_ALWAYS_INLINE static void load(V& v, const T* p) {
+        std::memcpy(&v, p, sizeof(V));
+    }
+    VQLIB_DETAIL_ALWAYS_INLINE static void store(T* p, const V& v) {
+        std::memcpy(p, &v, sizeof(V));
+    }
 
     /// Butterfly stages h and 2h at once (radix 4) over x[0, len), len a multiple of 4h.
-    VQLIB_TRANSFORM_INLINE static void radix4(T* x, std::size_t len, std::size_t h) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void radix4(T* x, std::size_t len, std::size_t h) {
         for (std::size_t base = 0; base < len; base += 4 * h) {
             T* p0 = x + base;
             T* p1 = p0 + h;
@@ -139,7 +121,7 @@ struct Kernels {
     }
 
     /// One butterfly stage at distance h over x[0, len), len a multiple of 2h.
-    VQLIB_TRANSFORM_INLINE static void radix2(T* x, std::size_t len, std::size_t h) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void radix2(T* x, std::size_t len, std::size_t h) {
         for (std::size_t base = 0; base < len; base += 2 * h) {
             T* p0 = x + base;
             T* p1 = p0 + h;
@@ -162,7 +144,7 @@ struct Kernels {
     }
 
     /// The stages at distances h, 2h, ... < len, within x[0, len).
-    VQLIB_TRANSFORM_INLINE static void stages(T* x, std::size_t len, std::size_t h) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void stages(T* x, std::size_t len, std::size_t h) {
         while (4 * h <= len) {
             radix4(x, len, h);
             h *= 4;
@@ -175,13 +157,14 @@ struct Kernels {
     /// for the lower lane of each pair and v[i - h] - v[i] for the upper one (IEEE addition is
     /// commutative and a - b = a + (-b), so these equal the scalar butterflies bit for bit).
     template <int H, int... Is>
-    VQLIB_TRANSFORM_INLINE static void in_register_stage(V& v, std::integer_sequence<int, Is...>) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void in_register_stage(V& v,
+                                                             std::integer_sequence<int, Is...>) {
         const V sign = {((Is & H) ? T(-1) : T(1))...};
         v = __builtin_shufflevector(v, v, (Is ^ H)...) + sign * v;
     }
 
     template <int H>
-    VQLIB_TRANSFORM_INLINE static void in_register_stages(V& v, std::size_t first) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void in_register_stages(V& v, std::size_t first) {
         if constexpr (H < W) {
             if (static_cast<std::size_t>(H) >= first)
                 in_register_stage<H>(v, std::make_integer_sequence<int, W>{});
@@ -193,7 +176,7 @@ struct Kernels {
     /// The stages at distances first, 2 first, ..., W/2 of a contiguous x[0, len), len a multiple
     /// of W and `first` a power of two below W. (With `first` = lanes, these are the stages of an
     /// interleaved batch whose pairs lie within one vector.)
-    VQLIB_TRANSFORM_INLINE static void low_stages(T* x, std::size_t len, std::size_t first) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void low_stages(T* x, std::size_t len, std::size_t first) {
 #ifdef VQLIB_TRANSFORM_SHUFFLE
         if constexpr (W > 1) {
             for (std::size_t i = 0; i < len; i += W) {
@@ -210,7 +193,7 @@ struct Kernels {
 
     /// Unnormalized Walsh-Hadamard transform (Sylvester order) of each of the `lanes`
     /// interleaved vectors of P elements in x (P a power of two).
-    VQLIB_TRANSFORM_INLINE static void fwht(T* x, std::size_t p, std::size_t lanes) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void fwht(T* x, std::size_t p, std::size_t lanes) {
         if (p < 2 || lanes == 0) return;
         const std::size_t len = p * lanes;
         std::size_t block_p = p;
@@ -238,8 +221,8 @@ struct Kernels {
     /// every product rounded (needed only when M has entries other than +-1, whose products are
     /// exact anyway).
     template <bool Rounded>
-    VQLIB_TRANSFORM_INLINE static void mix(const T* X, std::size_t ldx, T* Y, std::size_t ldy,
-                                           const T* M, std::size_t m, std::size_t L, T scale) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void mix(const T* X, std::size_t ldx, T* Y, std::size_t ldy,
+                                               const T* M, std::size_t m, std::size_t L, T scale) {
         std::size_t l = 0;
         if constexpr (W > 1) {
             constexpr std::size_t strip = 2 * static_cast<std::size_t>(W);
@@ -257,35 +240,35 @@ struct Kernels {
 
     /// Rows i .. i+R-1 of the mixing product at columns l .. l + U * lanes(A) - 1.
     template <bool Rounded, int R, int U, class A>
-    VQLIB_TRANSFORM_INLINE static void mix_tile(const T* X, std::size_t ldx, T* Y, std::size_t ldy,
-                                                const T* M, std::size_t m, std::size_t i,
-                                                std::size_t l, T scale) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void mix_tile(const T* X, std::size_t ldx, T* Y,
+                                                    std::size_t ldy, const T* M, std::size_t m,
+                                                    std::size_t i, std::size_t l, T scale) {
         constexpr std::size_t step = sizeof(A) / sizeof(T);
         A acc[R][U];
         A x[U];
         for (std::size_t k0 = 0; k0 < m; k0 += kMixBlock) {
             const std::size_t k1 = k0 + kMixBlock < m ? k0 + kMixBlock : m;
-            VQLIB_TRANSFORM_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int u = 0; u < U; ++u) std::memcpy(&x[u], X + k0 * ldx + l + u * step, sizeof(A));
-            VQLIB_TRANSFORM_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int r = 0; r < R; ++r) {
-                VQLIB_TRANSFORM_UNROLL
+                VQLIB_DETAIL_UNROLL
                 for (int u = 0; u < U; ++u) acc[r][u] = M[(i + r) * m + k0] * x[u];
             }
             for (std::size_t k = k0 + 1; k < k1; ++k) {
-                VQLIB_TRANSFORM_UNROLL
+                VQLIB_DETAIL_UNROLL
                 for (int u = 0; u < U; ++u)
                     std::memcpy(&x[u], X + k * ldx + l + u * step, sizeof(A));
-                VQLIB_TRANSFORM_UNROLL
+                VQLIB_DETAIL_UNROLL
                 for (int r = 0; r < R; ++r) {
-                    VQLIB_TRANSFORM_UNROLL
+                    VQLIB_DETAIL_UNROLL
                     for (int u = 0; u < U; ++u)
                         accumulate<Rounded>(acc[r][u], M[(i + r) * m + k], x[u]);
                 }
             }
-            VQLIB_TRANSFORM_UNROLL
+            VQLIB_DETAIL_UNROLL
             for (int r = 0; r < R; ++r) {
-                VQLIB_TRANSFORM_UNROLL
+                VQLIB_DETAIL_UNROLL
                 for (int u = 0; u < U; ++u) {
                     T* y = Y + (i + r) * ldy + l + u * step;
                     A total = acc[r][u];
@@ -302,7 +285,8 @@ struct Kernels {
     }
 
     /// dst[t] = src[t] * f[t] (dst may be src).
-    VQLIB_TRANSFORM_INLINE static void multiply(T* dst, const T* src, const T* f, std::size_t n) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void multiply(T* dst, const T* src, const T* f,
+                                                    std::size_t n) {
         std::size_t t = 0;
         if constexpr (W > 1) {
             for (; t + W <= n; t += W) {
@@ -322,8 +306,8 @@ struct Kernels {
     /// dst[t] = src[t] * c for t in [t0, n) (dst may be src), in vectors of U lanes, then of
     /// U/2, ... (short runs such as 8-row slabs stay vectorized), then scalars.
     template <int U>
-    VQLIB_TRANSFORM_INLINE static void multiply_scalar_from(T* dst, const T* src, T c,
-                                                            std::size_t n, std::size_t t0) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void multiply_scalar_from(T* dst, const T* src, T c,
+                                                                std::size_t n, std::size_t t0) {
         std::size_t t = t0;
         if constexpr (W > 1 && U >= kMinPack) {
             using P = typename pack<T, U>::type;
@@ -341,8 +325,8 @@ struct Kernels {
 
     /// dst[t] = src[t] for t in [t0, n), like multiply_scalar_from.
     template <int U>
-    VQLIB_TRANSFORM_INLINE static void copy_from(T* dst, const T* src, std::size_t n,
-                                                 std::size_t t0) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void copy_from(T* dst, const T* src, std::size_t n,
+                                                     std::size_t t0) {
         std::size_t t = t0;
         if constexpr (W > 1 && U >= kMinPack) {
             using P = typename pack<T, U>::type;
@@ -358,12 +342,13 @@ struct Kernels {
     }
 
     /// dst[t] = src[t] * c (dst may be src).
-    VQLIB_TRANSFORM_INLINE static void multiply_scalar(T* dst, const T* src, T c, std::size_t n) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void multiply_scalar(T* dst, const T* src, T c,
+                                                           std::size_t n) {
         multiply_scalar_from<W>(dst, src, c, n, 0);
     }
 
     /// dst[t] = src[t] for t < n (short runs: cheaper than a memcpy call).
-    VQLIB_TRANSFORM_INLINE static void copy(T* dst, const T* src, std::size_t n) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void copy(T* dst, const T* src, std::size_t n) {
         copy_from<W>(dst, src, n, 0);
     }
 
@@ -372,10 +357,10 @@ struct Kernels {
     /// `lanes` rows, starts at buf + s * slab_stride and is interleaved with padded groups:
     /// element t = g * p + j of its row v sits at g * (p * lanes + pad) + j * lanes + v. Element
     /// t is multiplied by f[t] when f is given. Each column is visited once for all slabs.
-    VQLIB_TRANSFORM_INLINE static void gather(T* buf, std::size_t slab_stride, std::size_t pad,
-                                              const T* src, std::size_t ld, std::size_t p,
-                                              std::size_t groups, std::size_t rows,
-                                              std::size_t slab_lanes, const T* f) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void gather(T* buf, std::size_t slab_stride, std::size_t pad,
+                                                  const T* src, std::size_t ld, std::size_t p,
+                                                  std::size_t groups, std::size_t rows,
+                                                  std::size_t slab_lanes, const T* f) {
         for (std::size_t g = 0; g < groups; ++g)
             for (std::size_t j = 0; j < p; ++j) {
                 const std::size_t t = g * p + j;
@@ -393,10 +378,11 @@ struct Kernels {
 
     /// The inverse of gather, multiplying element t by f[t] if f is given, else by c (c = 1: a
     /// plain copy).
-    VQLIB_TRANSFORM_INLINE static void scatter(T* dst, std::size_t ld, const T* buf,
-                                               std::size_t slab_stride, std::size_t pad,
-                                               std::size_t p, std::size_t groups, std::size_t rows,
-                                               std::size_t slab_lanes, const T* f, T c) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void scatter(T* dst, std::size_t ld, const T* buf,
+                                                   std::size_t slab_stride, std::size_t pad,
+                                                   std::size_t p, std::size_t groups,
+                                                   std::size_t rows, std::size_t slab_lanes,
+                                                   const T* f, T c) {
         for (std::size_t g = 0; g < groups; ++g)
             for (std::size_t j = 0; j < p; ++j) {
                 const std::size_t t = g * p + j;
@@ -415,9 +401,11 @@ struct Kernels {
     }
 
     /// acc <- acc + coefficient * x; with Rounded, the product is rounded before the add (no
-    /// fused multiply-add), so that every instruction set gives the same result.
+    /// fused multiply-add), so that every instruction set gives the same result. GCC pins the
+    /// product with keep_rounded (core/simd.hpp); Clang checks that asm constraint outside the
+    /// target, so it turns contraction off instead.
     template <bool Rounded, class A>
-    VQLIB_TRANSFORM_INLINE static void accumulate(A& acc, T coefficient, const A& x) {
+    VQLIB_DETAIL_ALWAYS_INLINE static void accumulate(A& acc, T coefficient, const A& x) {
         if constexpr (Rounded) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -497,7 +485,7 @@ struct KernelTable {
         return table;                                                                              \
     }
 
-#ifdef VQLIB_TRANSFORM_GNU_VECTORS
+#ifdef VQLIB_DETAIL_GNU_VECTORS
 #if defined(__AVX512F__)
 inline constexpr int kPortableBytes = 64;
 #elif defined(__AVX__)
@@ -513,7 +501,7 @@ inline constexpr int kPortableDoubleLanes = kPortableBytes ? kPortableBytes / 8 
 
 VQLIB_TRANSFORM_VARIANT_FOR(portable, float, kPortableFloatLanes, )
 VQLIB_TRANSFORM_VARIANT_FOR(portable, double, kPortableDoubleLanes, )
-#ifdef VQLIB_TRANSFORM_X86_DISPATCH
+#ifdef VQLIB_DETAIL_X86_DISPATCH
 VQLIB_TRANSFORM_VARIANT_FOR(avx2, float, 8, __attribute__((target("avx2,fma"))))
 VQLIB_TRANSFORM_VARIANT_FOR(avx2, double, 4, __attribute__((target("avx2,fma"))))
 VQLIB_TRANSFORM_VARIANT_FOR(avx512, float, 16, __attribute__((target("avx512f"))))
@@ -522,29 +510,12 @@ VQLIB_TRANSFORM_VARIANT_FOR(avx512, double, 8, __attribute__((target("avx512f"))
 
 #undef VQLIB_TRANSFORM_VARIANT_FOR
 
-/// The instruction-set variants: `portable` is compiled with the user's flags; `avx2` (with FMA)
-/// and `avx512` exist with GCC/Clang on x86-64. All give bit-identical results.
-enum class SimdLevel { portable, avx2, avx512 };
-
-inline bool simd_level_supported(SimdLevel level) {
-    switch (level) {
-        case SimdLevel::portable: return true;
-#ifdef VQLIB_TRANSFORM_X86_DISPATCH
-        case SimdLevel::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        case SimdLevel::avx512: return __builtin_cpu_supports("avx512f");
-#else
-        case SimdLevel::avx2:
-        case SimdLevel::avx512: return false;
-#endif
-    }
-    return false;
-}
-
-/// The kernels of one variant (which must be supported by this CPU).
+/// The kernels of one level (core/simd.hpp; it must be supported by this CPU): `portable` is
+/// compiled with the user's flags; `avx2` (with FMA) and `avx512` exist with GCC/Clang on x86-64.
+/// All give bit-identical results.
 template <class T>
 const KernelTable<T>& kernel_table(SimdLevel level) {
-#ifdef VQLIB_TRANSFORM_X86_DISPATCH
+#ifdef VQLIB_DETAIL_X86_DISPATCH
     if (level == SimdLevel::avx512) return avx512_table(T{});
     if (level == SimdLevel::avx2) return avx2_table(T{});
 #endif
@@ -552,16 +523,7 @@ const KernelTable<T>& kernel_table(SimdLevel level) {
     return portable_table(T{});
 }
 
-/// The widest supported variant, chosen once per process.
-inline SimdLevel best_simd_level() {
-    static const SimdLevel best = [] {
-        if (simd_level_supported(SimdLevel::avx512)) return SimdLevel::avx512;
-        if (simd_level_supported(SimdLevel::avx2)) return SimdLevel::avx2;
-        return SimdLevel::portable;
-    }();
-    return best;
-}
-
+/// The kernels of the widest level this CPU supports (best_simd_level()), chosen once.
 template <class T>
 const KernelTable<T>& kernel_table() {
     static const KernelTable<T>& best = kernel_table<T>(best_simd_level());
@@ -569,3 +531,5 @@ const KernelTable<T>& kernel_table() {
 }
 
 }  // namespace vqlib::transform::detail
+
+#undef VQLIB_TRANSFORM_SHUFFLE

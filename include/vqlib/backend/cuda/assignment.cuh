@@ -11,6 +11,7 @@
 #include <vqlib/backend/cuda/common.cuh>
 
 #if defined(__CUDACC__)
+#include <vqlib/cluster/weights.hpp>
 #include <vqlib/core/types.hpp>
 
 #include <math_constants.h>
@@ -149,6 +150,26 @@ inline void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
                             weights.empty() ? nullptr : d_weights.data(), d_out.data());
     VQLIB_CUDA_CHECK(cudaDeviceSynchronize());
     d_out.download(out);
+}
+
+/// The same with the weight forms of cluster/weights.hpp: none and per-point weights (which do
+/// not change the nearest centroid) run unweighted, per-coordinate weights as above; elementwise
+/// weights are not supported here (invalid_argument).
+inline void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids, const Weights& weights,
+                             std::span<std::int32_t> out) {
+    switch (weights.kind()) {
+    case WeightKind::none:
+    case WeightKind::per_point: nearest_centroid(points, centroids, std::span<const float>{}, out); return;
+    case WeightKind::per_coordinate:
+        nearest_centroid(points, centroids,
+                         std::span<const float>(weights.data(), static_cast<std::size_t>(points.cols())),
+                         out);
+        return;
+    case WeightKind::elementwise: break;
+    }
+    throw invalid_argument(detail::concat("cuda::nearest_centroid: weights of kind ",
+                                          to_string(weights.kind()),
+                                          ": expected none, per_point or per_coordinate"));
 }
 
 }  // namespace vqlib::cuda

@@ -74,24 +74,45 @@ inline void subtract_product(MatrixRef c, ConstMatrixRef a, ConstMatrixRef b) {
 
 namespace vqlib {
 
-/// The CUDA backend (see the top of this file). Throws vqlib::error without a device.
-struct CudaBackend {
+/// The linear-algebra role on the GPU (the block solver's products).
+struct CudaLinearAlgebra {
     static const char* name() { return "cuda"; }
-
     static void subtract_product(MatrixRef c, ConstMatrixRef a, ConstMatrixRef b) {
         cuda::subtract_product(c, a, b);
     }
+};
 
+/// The nearest-centroid role on the GPU (k-means E-steps, codebook lookups); the same indices
+/// as CpuAssignment's direct kernel.
+struct CudaAssignment {
+    static const char* name() { return "cuda"; }
+    static void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
+                                 const Weights& weights, std::span<std::int32_t> out) {
+        cuda::nearest_centroid(points, centroids, weights, out);
+    }
+    /// Per-coordinate weights as a span (empty: unweighted).
     static void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids,
                                  std::span<const float> weights, std::span<std::int32_t> out) {
         cuda::nearest_centroid(points, centroids, weights, out);
     }
+};
 
+/// The dequantization role on the GPU.
+struct CudaDequantize {
+    static const char* name() { return "cuda"; }
     static void dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {
         cuda::dequantize(layer, column_begin, out);
     }
 };
 
+/// The CUDA backend, every role (see the top of this file). Throws vqlib::error without a device.
+struct CudaBackend : CudaLinearAlgebra, CudaAssignment, CudaDequantize {
+    static const char* name() { return "cuda"; }
+};
+
+static_assert(LinearAlgebraBackend<CudaLinearAlgebra>);
+static_assert(AssignmentBackend<CudaAssignment>);
+static_assert(DequantizeBackend<CudaDequantize>);
 static_assert(Backend<CudaBackend>);
 
 }  // namespace vqlib

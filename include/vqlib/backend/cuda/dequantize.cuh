@@ -10,7 +10,7 @@
 // result back.
 //
 // VPTQ's packed codes: each row [g, r, :] of the int32 word stream holds group_size merged codes
-// of T = b + b_r bits (io/packed_indices.hpp). Code j of a row is read as
+// of T = b + b_r bits (formats/packed_indices.hpp). Code j of a row is read as
 //   s = j*T; w = s >> 5; o = s & 31; v = words[w] >> o;
 //   if (o + T > 32) v |= words[w + 1] << (32 - o);  code = v & mask
 // and split into idx = code & (2^b - 1), res = code >> b.
@@ -18,9 +18,9 @@
 
 #if defined(__CUDACC__)
 #include <vqlib/backend/backend.hpp>
-#include <vqlib/io/packed_indices.hpp>
-#include <vqlib/quantizers/vptq_layer.hpp>
-#include <vqlib/quantizers/vq_layer.hpp>
+#include <vqlib/formats/packed_indices.hpp>
+#include <vqlib/formats/vptq_layer.hpp>
+#include <vqlib/formats/vq_layer.hpp>
 
 #include <cstdint>
 #include <span>

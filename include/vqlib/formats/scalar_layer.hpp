@@ -1,15 +1,16 @@
 #pragma once
 // A scalar-quantized layer: integer codes, per-(row, group) grid parameters, the group of every
 // column, and the grid that decodes them; with exact bits-per-weight accounting.
-#include <vqlib/backend/cpu.hpp>
 #include <vqlib/core/bits.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/formats/grouped_scalar.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace vqlib {
@@ -41,24 +42,40 @@ struct ScalarLayer {
         return params[static_cast<std::size_t>(group * rows() + row)];
     }
 
-    /// The dequantized weight, rows x columns, through the backend's dequantization kernel
-    /// (value = scale * (lut[code] - zero), with the grid's decode at scale 1 as the lut: the
-    /// same float operations as the grid's own decode, so the result equals the solver's Q).
-    template <Backend B = CpuBackend>
-    MatrixXf dequantize() const {
+    /// The decode view (formats/grouped_scalar.hpp) of this layer: its codes, the grid's decode
+    /// at scale 1 as the lut, and the per-(row, group) scales and zeros. The vectors it refers
+    /// to are written into `lut`, `scales` and `zeros`, which must outlive the view.
+    GroupedScalarView view(std::vector<float>& lut, std::vector<float>& scales,
+                           std::vector<float>& zeros) const {
         const Index levels = Index{1} << grid.code_bits();
-        std::vector<float> lut(static_cast<std::size_t>(levels));
+        lut.resize(static_cast<std::size_t>(levels));
         for (Index c = 0; c < levels; ++c)
             lut[static_cast<std::size_t>(c)] = grid.decode(static_cast<std::uint32_t>(c), GridParams{});
-        std::vector<float> scales(params.size()), zeros(params.size());
+        scales.resize(params.size());
+        zeros.resize(params.size());
         for (std::size_t k = 0; k < params.size(); ++k) {
             scales[k] = params[k].scale;
             zeros[k] = params[k].zero;
         }
-        const GroupedScalarView view{codes, lut, scales, zeros, g_idx};
+        return GroupedScalarView{codes, lut, scales, zeros, g_idx};
+    }
+
+    /// The dequantized weight, rows x columns (value = scale * (lut[code] - zero), with the
+    /// grid's decode at scale 1 as the lut: the same float operations as the grid's own decode,
+    /// so the result equals the solver's Q). `Dequantize` is a dequantization backend
+    /// (backend/dequantize.hpp, e.g. CpuDequantize or CudaBackend); by default the decode rule
+    /// runs here.
+    template <class Dequantize = void>
+    MatrixXf dequantize() const {
+        std::vector<float> lut, scales, zeros;
+        const GroupedScalarView v = view(lut, scales, zeros);
         MatrixXf W(rows(), cols());
         parallel_for_ranges(cols(), 256, [&](Index j0, Index j1) {
-            B::dequantize(view, j0, W.middleCols(j0, j1 - j0));
+            if constexpr (std::is_void_v<Dequantize>) {
+                dequantize_columns(v, j0, W.middleCols(j0, j1 - j0));
+            } else {
+                Dequantize::dequantize(v, j0, W.middleCols(j0, j1 - j0));
+            }
         });
         return W;
     }

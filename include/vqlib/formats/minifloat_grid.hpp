@@ -8,7 +8,7 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
 
 #include <Eigen/Core>
 

@@ -1,7 +1,7 @@
 #pragma once
 // VPTQ's bit-packed index format: merged (main, residual) codes packed into rows of 32-bit words.
 //
-// The format (docs: specs/vptq.md §2.2). A layer's indices tensor has the shape
+// The format (docs/vptq.md). A layer's indices tensor has the shape
 // [groups G, rows R, words W] and dtype int32, each element holding the 32 bits of one uint32
 // word. For every vector the main index `idx` (b = index_bits bits) and the residual index
 // `res` (b_r = residual_bits bits, 0 without a residual codebook) are merged into one code of

@@ -1,5 +1,5 @@
 #include <vqlib/core/rng.hpp>
-#include <vqlib/quantizers/minifloat_grid.hpp>
+#include <vqlib/formats/minifloat_grid.hpp>
 
 #include <catch2/catch.hpp>
 

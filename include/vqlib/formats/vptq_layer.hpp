@@ -1,5 +1,5 @@
 #pragma once
-// A VPTQ-quantized layer, in the layout of VPTQ's checkpoints (specs/vptq.md §2.1-§2.3).
+// A VPTQ-quantized layer, in the layout of VPTQ's checkpoints (docs/vptq.md).
 //
 // Columns are in "stored" order: stored column p holds original input column perm[p]. The first
 // `outlier_size` stored columns are the outlier columns (their own codebook of v0-dimensional

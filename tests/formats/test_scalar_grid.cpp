@@ -1,5 +1,5 @@
 #include <vqlib/core/rng.hpp>
-#include <vqlib/quantizers/scalar_grid.hpp>
+#include <vqlib/formats/scalar_grid.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,6 @@
 // column group of `columns_per_group` columns has its own codebooks, one per band of
 // `rows_per_codebook` consecutive rows; a weight is codebook[index] (times an optional
 // normalization scale).
-#include <vqlib/backend/backend.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>

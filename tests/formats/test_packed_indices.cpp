@@ -1,7 +1,7 @@
-// Tests of vqlib/io/packed_indices.hpp: golden vectors worked out by hand from the format
-// (specs/vptq.md §2.2), round trips at every width 1..32 against an independent bit-by-bit
+// Tests of vqlib/formats/packed_indices.hpp: golden vectors worked out by hand from the format
+// (docs/vptq.md), round trips at every width 1..32 against an independent bit-by-bit
 // packer, and one malformed input per error.
-#include <vqlib/io/packed_indices.hpp>
+#include <vqlib/formats/packed_indices.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -12,7 +12,7 @@
 #include <vqlib/core/threading.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/lattice.hpp>
-#include <vqlib/quantizers/gain_quantizer.hpp>
+#include <vqlib/formats/gain_codebook.hpp>
 #include <vqlib/transform.hpp>
 
 #include <cmath>
