@@ -3,7 +3,9 @@
 #   cmake -DMODE=install|build-tree|subdirectory -DVQLIB_SOURCE_DIR=<src> -DVQLIB_BINARY_DIR=<build>
 #         -DWORK_DIR=<dir> [-DINSTALL_PREFIX=<dir>] [-DGENERATOR=<g>] [-DMAKE_PROGRAM=<p>]
 #         [-DCXX_COMPILER=<c++>] [-DCXX_COMPILER_LAUNCHER=<ccache>] [-DBUILD_TYPE=<cfg>]
-#         -P vqlibConsumerCheck.cmake
+#         [-DBUILD_TYPE_FLAGS=<flags>] -P vqlibConsumerCheck.cmake
+#   BUILD_TYPE_FLAGS replaces the build type's compiler flags (CMAKE_CXX_FLAGS_<CFG>): what is
+#   checked is the package, not the code, so the check may build without optimization.
 #   install:      installs <build> into INSTALL_PREFIX, then find_package(vqlib) from there
 #   build-tree:   find_package(vqlib) from the build tree's export()
 #   subdirectory: add_subdirectory(<src>) into the consumer, where vqlib is not top-level
@@ -31,6 +33,10 @@ set(ctest_config_args "")
 if(NOT "${BUILD_TYPE}" STREQUAL "")
     set(config_args --config "${BUILD_TYPE}")
     set(ctest_config_args -C "${BUILD_TYPE}")
+    if(DEFINED BUILD_TYPE_FLAGS)
+        string(TOUPPER "${BUILD_TYPE}" build_type_upper)
+        list(APPEND configure_args "-DCMAKE_CXX_FLAGS_${build_type_upper}=${BUILD_TYPE_FLAGS}")
+    endif()
 endif()
 
 if(MODE STREQUAL "install")

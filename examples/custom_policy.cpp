@@ -11,12 +11,9 @@
 // checks two properties (exit code 1 if either fails):
 //   - with ExactUpdate, stats.error_sum equals the damped proxy loss tr((W-Q) H_damp (W-Q)^T);
 //   - GPTQ-style feedback (ExactUpdate, DiagonalUpdate) beats no feedback (round-to-nearest).
-#include <vqlib/backend/backend.hpp>         // CodeMatrix
-#include <vqlib/core.hpp>
+#include <vqlib/core.hpp>                     // CodeMatrix, round_scale, ScaleStorage, BitsBreakdown
 #include <vqlib/gptq.hpp>                     // only for the INT3 comparison line
 #include <vqlib/hessian.hpp>
-#include <vqlib/formats/scalar_grid.hpp>   // round_scale, ScaleStorage
-#include <vqlib/formats/scalar_layer.hpp>  // BitsBreakdown
 #include <vqlib/solver/block_solver.hpp>
 
 #include <bit>

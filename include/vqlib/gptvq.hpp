@@ -142,8 +142,15 @@ GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const 
     return gptvq(W, H, config, gptvq_policies(config));
 }
 
-/// Named configurations. bits_per_dim b gives K = 2^(b*D) centroids (GPTVQ's --wbits);
-/// weights_per_codebook l is the tile size (--groupsize), with 256-column groups.
+/// Preset arguments, the same order and meaning in every method (gptvq_presets, pvq_presets,
+/// vptq_presets): the vector dimension first (D, or VPTQ's vector length v), then the rate as
+/// code bits per weight (what each vector stores, spread over its weights: the index, plus the
+/// gain code for PVQ; codebooks, scales and other side information come on top), then the
+/// method's own sizes. GPTVQ's paper() is the one exception: it takes the paper's table rate
+/// (index and codebook bits per value), as the paper lists its configurations.
+///
+/// GPTVQ: (dim D, bits_per_dim b = index bits per weight, giving K = 2^(b*D) centroids: GPTVQ's
+/// --wbits; weights_per_codebook l, the tile size: --groupsize), with 256-column groups.
 namespace gptvq_presets {
 
 inline Index centroids_for(Index dim, double bits_per_dim) {

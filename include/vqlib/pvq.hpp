@@ -138,9 +138,16 @@ PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const
     return pvq<Idx>(W, H, config, pvq_policies(config));
 }
 
-/// Named configurations. Rates count the shape index at fixed width (ceil(log2 V(D, K)) bits)
-/// and the gain code per group; the per-row norms and the rotation seed add a little on top
-/// (16 / C bits per weight for fp16 norms).
+/// Preset arguments, the same order and meaning in every method (gptvq_presets, pvq_presets,
+/// vptq_presets): the vector dimension first (D, or VPTQ's vector length v), then the rate as
+/// code bits per weight (what each vector stores, spread over its weights: the index, plus the
+/// gain code for PVQ; codebooks, scales and other side information come on top), then the
+/// method's own sizes. GPTVQ's paper() is the one exception: it takes the paper's table rate
+/// (index and codebook bits per value), as the paper lists its configurations.
+///
+/// PVQ: (dim D, bits_per_weight = shape index at fixed width, ceil(log2 V(D, K)) bits, plus the
+/// gain code, per group of D weights; gain_bits). The per-row norms and the rotation seed add a
+/// little on top (16 / C bits per weight for fp16 norms).
 namespace pvq_presets {
 
 /// The largest K whose fixed-width shape index fits `index_bits` bits at dimension `dim`.
@@ -168,23 +175,27 @@ inline PvqConfig make(Index dim, double bits_per_weight, int gain_bits = 8) {
 /// The paper's formulation as reconstructed in docs/pvq.md: Opus greedy search, gain refit
 /// with the group's Hessian block H_BB, Lloyd-Max gains for the Beta law, Hadamard rotations,
 /// exact GPTQ feedback. D = 32 with 8-bit gains: 2.25 (K = 22), 3.25 (K = 50), 4.25 (K = 105).
-inline PvqConfig paper(double bits_per_weight = 3.25) {
-    PvqConfig c = make(32, bits_per_weight, 8);
+inline PvqConfig paper(Index dim, double bits_per_weight) {
+    PvqConfig c = make(dim, bits_per_weight, 8);
     c.pvq.search = ShapeSearch::greedy;
     c.pvq.gain_metric = GainMetric::hessian;
-    c.name = detail::concat("pvq-paper ", bits_per_weight, "b (D=32 K=", c.pvq.pulses, ")");
+    c.name = detail::concat("pvq-paper ", bits_per_weight, "b (D=", dim, " K=", c.pvq.pulses, ")");
     return c;
 }
+/// The paper's dimension, D = 32.
+inline PvqConfig paper(double bits_per_weight = 3.25) { return paper(32, bits_per_weight); }
 
 /// vqlib's best: as paper() but the shape refined by pulse moves in the conditional Hessian
 /// metric and the gain refit in that metric (the exact loss increase under GPTQ feedback).
-inline PvqConfig best(double bits_per_weight = 3.25) {
-    PvqConfig c = make(32, bits_per_weight, 8);
+inline PvqConfig best(Index dim, double bits_per_weight) {
+    PvqConfig c = make(dim, bits_per_weight, 8);
     c.pvq.search = ShapeSearch::metric_swap;
     c.pvq.gain_metric = GainMetric::conditional;
-    c.name = detail::concat("pvq-best ", bits_per_weight, "b (D=32 K=", c.pvq.pulses, ")");
+    c.name = detail::concat("pvq-best ", bits_per_weight, "b (D=", dim, " K=", c.pvq.pulses, ")");
     return c;
 }
+/// The paper's dimension, D = 32.
+inline PvqConfig best(double bits_per_weight = 3.25) { return best(32, bits_per_weight); }
 
 }  // namespace pvq_presets
 }  // namespace vqlib

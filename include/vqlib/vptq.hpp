@@ -357,8 +357,17 @@ VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const Vp
     return vptq(W, H, config, vptq_policies(config));
 }
 
-/// Named configurations: the published ones (docs/vptq.md) and small-layer ones whose
-/// codebooks stay cheap on layers of a few hundred rows.
+/// Preset arguments, the same order and meaning in every method (gptvq_presets, pvq_presets,
+/// vptq_presets): the vector dimension first (D, or VPTQ's vector length v), then the rate as
+/// code bits per weight (what each vector stores, spread over its weights: the index, plus the
+/// gain code for PVQ; codebooks, scales and other side information come on top), then the
+/// method's own sizes. GPTVQ's paper() is the one exception: it takes the paper's table rate
+/// (index and codebook bits per value), as the paper lists its configurations.
+///
+/// VPTQ: rate(v, bits_per_weight, residual_bits_per_weight) by that convention (index bits per
+/// weight b give k = 2^(b*v) centroids); make(v, k, k_res, ...) by VPTQ's own parameters; and
+/// the published configurations (docs/vptq.md) and small-layer ones whose codebooks stay cheap
+/// on layers of a few hundred rows, by name.
 namespace vptq_presets {
 
 inline VptqConfig make(Index v, Index k, Index k_res = 0, double outlier_percent = 0.0,
@@ -377,6 +386,24 @@ inline VptqConfig make(Index v, Index k, Index k_res = 0, double outlier_percent
                                                 : "",
                             group_num > 1 ? detail::concat(" g", group_num) : "");
     return c;
+}
+
+/// Vectors of v rows at `bits_per_weight` index bits per weight (k = 2^(bits_per_weight * v)
+/// centroids) and, with residual VQ, `residual_bits_per_weight` more (k_res likewise).
+inline VptqConfig rate(Index v, double bits_per_weight, double residual_bits_per_weight = 0.0) {
+    auto centroids = [&](double bits, const char* what) {
+        const double index_bits = bits * static_cast<double>(v);
+        VQLIB_CHECK(index_bits >= 1 && index_bits <= 24 && index_bits == std::floor(index_bits),
+                    invalid_argument, what, " = ", bits, " with v = ", v, ": ", index_bits,
+                    " bits per vector, expected a whole number in [1, 24]");
+        return Index{1} << static_cast<int>(index_bits);
+    };
+    VQLIB_CHECK(v >= 1, invalid_argument, "v = ", v, ": expected a vector length >= 1");
+    const Index k = centroids(bits_per_weight, "bits_per_weight");
+    const Index k_res = residual_bits_per_weight > 0
+                            ? centroids(residual_bits_per_weight, "residual_bits_per_weight")
+                            : 0;
+    return make(v, k, k_res);
 }
 
 /// v = 8, k = 65536: 2 bits of index per weight.

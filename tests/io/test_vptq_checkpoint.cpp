@@ -2,14 +2,14 @@
 // and quantization_config) and read back dequantizes bit-exactly; the tensors have the names,
 // shapes and dtypes of VPTQ's packed format; inconsistent checkpoints are rejected.
 #include <vqlib/io/vptq_checkpoint.hpp>
-#include <vqlib/vptq.hpp>
 
 #include <catch2/catch.hpp>
 
-#include "../support/random.hpp"
+#include "../support/decode_layers.hpp"
 
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -26,13 +26,30 @@ struct TempDir {
     ~TempDir() { fs::remove_all(path); }
 };
 
-vqlib::VptqResult quantized_layer(bool outliers, bool residual, bool norm) {
-    const vqlib::MatrixXf W = vqlib::test::student_t_matrix(44, 96, 21, 4);
-    const vqlib::MatrixXf X = vqlib::test::normal_matrix(96, 384, 22);
-    const vqlib::MatrixXd H = (2.0 / 384.0) * (X * X.transpose()).cast<double>();
-    auto c = vqlib::vptq_presets::make(4, 32, residual ? 16 : 0, outliers ? 4.0 : 0.0, 2, 16, 2);
-    c.enable_norm = norm;
-    return vqlib::vptq(W, H, c);
+/// A VPTQ layer with random codebooks and indices: 44 x 96, v = 4, k = 32 (+ 16 residual), two
+/// groups, 4 outlier columns at v0 = 2, k0 = 16, act-order, optional normalization. The io
+/// round trip is what is tested, so the layer need not come from a quantization run.
+struct QuantizedLayer {
+    vqlib::VptqLayer layer;
+    vqlib::MatrixXf Q;  // layer.dequantize() before it was written
+};
+
+QuantizedLayer quantized_layer(bool outliers, bool residual, bool norm) {
+    vqlib::test::VptqSpec s;
+    s.m = 44;
+    s.n = 96;
+    s.v = 4;
+    s.k = 32;
+    s.kr = residual ? 16 : 0;
+    s.outliers = outliers ? 4 : 0;
+    s.v0 = 2;
+    s.k0 = 16;
+    s.groups = 2;
+    s.norm = norm;
+    s.perm = true;
+    vqlib::VptqLayer layer = vqlib::test::random_vptq_layer(s, 21 + 2 * outliers + residual);
+    vqlib::MatrixXf Q = layer.dequantize();
+    return {std::move(layer), std::move(Q)};
 }
 
 }  // namespace

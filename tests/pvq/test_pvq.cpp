@@ -215,3 +215,13 @@ TEST_CASE("pvq: the decoded layer is the solver's own output, rotated back", "[p
     }
     CHECK(quantizer.layer().indices == r.layer.indices);
 }
+
+TEST_CASE("pvq presets: (dim, bits per weight), D = 32 by default", "[pvq]") {
+    CHECK(vqlib::pvq_presets::best(32, 3.25).pvq.pulses == vqlib::pvq_presets::best(3.25).pvq.pulses);
+    CHECK(vqlib::pvq_presets::paper(32, 2.25).pvq.pulses == vqlib::pvq_presets::paper(2.25).pvq.pulses);
+    const auto c = vqlib::pvq_presets::best(16, 3.25);
+    CHECK(c.pvq.dim == 16);
+    // 16 * 3.25 - 8 gain bits = 44 bits of shape index.
+    CHECK(c.pvq.pulses == vqlib::lattice::max_pulses_fitting(16, 44));
+    CHECK(c.pvq.search == vqlib::ShapeSearch::metric_swap);
+}

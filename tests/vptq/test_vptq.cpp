@@ -175,3 +175,18 @@ TEST_CASE("vptq: the decoded layer is the final sweep's own output, in original 
         CHECK(solved.Q.col(q) == r.Q.col(r.layer.perm[static_cast<std::size_t>(q)]));
     CHECK(stored.dequantize() == r.Q);
 }
+
+TEST_CASE("vptq presets: (v, index bits per weight, residual bits per weight)", "[vptq]") {
+    const auto a = vqlib::vptq_presets::rate(8, 2.0);
+    const auto b = vqlib::vptq_presets::v8_k65536();
+    CHECK(a.vector_len == b.vector_len);
+    CHECK(a.num_centroids == b.num_centroids);
+    CHECK(a.num_res_centroids == 0);
+    const auto c = vqlib::vptq_presets::rate(4, 2.0, 1.0);
+    CHECK(c.num_centroids == 256);
+    CHECK(c.num_res_centroids == 16);
+    CHECK(c.name == vqlib::vptq_presets::v4_k256_res16().name);
+    CHECK(vqlib::vptq_presets::rate(6, 2.0).num_centroids == 4096);
+    CHECK_THROWS_WITH(vqlib::vptq_presets::rate(3, 2.5), Contains("bits_per_weight = 2.5"));
+    CHECK_THROWS_WITH(vqlib::vptq_presets::rate(8, 4.0), Contains("[1, 24]"));
+}

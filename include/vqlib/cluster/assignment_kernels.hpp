@@ -28,6 +28,8 @@
 #include <cstring>
 #include <utility>
 
+#include <vqlib/core/simd_macros.inc>
+
 namespace vqlib::detail {
 
 /// The weight forms the kernels know. Per-point weights do not change which centroid is nearest,
@@ -370,3 +372,5 @@ inline const AssignmentKernels& assignment_kernels() {
 }
 
 }  // namespace vqlib::detail
+
+#include <vqlib/core/simd_macros_end.inc>

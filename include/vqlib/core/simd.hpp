@@ -16,26 +16,18 @@
 //
 // Compiler capabilities. Where C++ can say it, as constants (detail::has_gnu_vectors,
 // detail::has_x86_dispatch); where only the preprocessor can (vector_size typedefs, target
-// attributes and pragmas, __builtin_cpu_supports), as macros named VQLIB_DETAIL_*: internal to
-// vqlib, not an interface, and the only macros of this kind a vqlib header leaves defined:
+// attributes and pragmas, __builtin_cpu_supports), as macros named VQLIB_DETAIL_*, internal to
+// vqlib and defined only between the two .inc files below:
 //   VQLIB_DETAIL_GNU_VECTORS    defined (1) with the GNU vector extension (GCC, Clang)
 //   VQLIB_DETAIL_X86_DISPATCH   defined (1) on x86-64 with GCC or Clang: avx2/avx512 variants
 //   VQLIB_DETAIL_ALWAYS_INLINE  `[[gnu::always_inline]] inline`, or `inline`
 //   VQLIB_DETAIL_UNROLL         `#pragma GCC unroll 16` for the next loop, or nothing
+// A header that uses them includes core/simd_macros.inc after its own #include lines and
+// core/simd_macros_end.inc at its end (which #undefs them), as this header does: no VQLIB_DETAIL_
+// macro is left defined for the code that includes a vqlib header.
 #include <cstdint>
 
-#if defined(__GNUC__)
-#define VQLIB_DETAIL_GNU_VECTORS 1
-#define VQLIB_DETAIL_ALWAYS_INLINE [[gnu::always_inline]] inline
-#define VQLIB_DETAIL_UNROLL _Pragma("GCC unroll 16")
-#else
-#define VQLIB_DETAIL_ALWAYS_INLINE inline
-#define VQLIB_DETAIL_UNROLL
-#endif
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define VQLIB_DETAIL_X86_DISPATCH 1
-#endif
+#include <vqlib/core/simd_macros.inc>
 
 namespace vqlib {
 
@@ -136,3 +128,5 @@ inline SimdLevel best_simd_level() {
 }
 
 }  // namespace vqlib
+
+#include <vqlib/core/simd_macros_end.inc>

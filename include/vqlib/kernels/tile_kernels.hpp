@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <vqlib/core/simd_macros.inc>
+
 #ifdef VQLIB_DETAIL_X86_DISPATCH
 #include <immintrin.h>
 #endif
@@ -207,3 +209,5 @@ void vptq_blocks(Isa isa, const VptqTask& t) {
 #undef VQLIB_KERNELS_DISPATCH
 
 }  // namespace vqlib::kernels::detail
+
+#include <vqlib/core/simd_macros_end.inc>

@@ -24,6 +24,8 @@
 #include <cstring>
 #include <utility>
 
+#include <vqlib/core/simd_macros.inc>
+
 // __builtin_shufflevector: Clang, and GCC from version 12. Without it the in-register stages are
 // done by the scalar loop (same results, slower). (#undef'd at the end of this header.)
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
@@ -533,3 +535,5 @@ const KernelTable<T>& kernel_table() {
 }  // namespace vqlib::transform::detail
 
 #undef VQLIB_TRANSFORM_SHUFFLE
+
+#include <vqlib/core/simd_macros_end.inc>

@@ -1,12 +1,14 @@
 #pragma once
-// CudaBackend: the Backend trait (backend/backend.hpp) on the GPU. Each operation is a
-// host-callable static function that copies its operands to the device, runs a kernel and copies
-// the result back, so it drops into any algorithm templated on a backend; it pays a host-device
-// round trip per call, which only large operands amortize. Without a device every operation
-// throws vqlib::error (check vqlib::cuda::device_available() and fall back to CpuBackend).
+// The backend roles (backend/backend.hpp) on the GPU: CudaLinearAlgebra (the solver's
+// products), CudaAssignment (k-means E-steps and codebook lookups), CudaDequantize, and
+// CudaBackend with all three. Each operation is a host-callable static function that copies its
+// operands to the device, runs a kernel and copies the result back, so it drops into any
+// algorithm templated on that role; it pays a host-device round trip per call, which only large
+// operands amortize. Without a device every operation throws vqlib::error (check
+// vqlib::cuda::device_available() and fall back to the CPU roles).
 //
-//   nearest_centroid  bit-identical to CpuBackend (assignment.cuh)
-//   dequantize        bit-identical to CpuBackend (dequantize.cuh)
+//   nearest_centroid  bit-identical to CpuAssignment's direct kernel (assignment.cuh)
+//   dequantize        bit-identical to CpuDequantize (dequantize.cuh)
 //   subtract_product  c -= a * b with a shared-memory tiled kernel (no cuBLAS dependency);
 //                     fp32 with FMAs in another order than Eigen: equal up to rounding
 #include <vqlib/backend/cuda/assignment.cuh>

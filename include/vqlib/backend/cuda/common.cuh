@@ -15,10 +15,10 @@
 // copy, so a program may include these headers from several of them (nvcc ignores `inline` on
 // a __global__ function, and an external one would be defined twice at link time).
 //
-// Do not include vqlib/backend/cpu.hpp (or cluster/*) in a .cu file: nvcc 13's front end
-// mistranslates a nested pack expansion of cluster/assignment_kernels.hpp (the host compiler
-// then fails with "parameter packs not expanded"). Compare with the CPU backend from a separate
-// host translation unit (tests/cuda/cpu_reference.cpp does).
+// The solver, k-means and the method headers compile in a .cu file (tests/cuda/
+// test_cuda_solver.cu runs them on the CUDA roles); their CPU kernels are then compiled by
+// nvcc's host pass. The tests compare with CPU results computed in a separate host translation
+// unit (tests/cuda/cpu_reference.cpp), built with the C++ compiler's own flags.
 #if !defined(__CUDACC__)
 #error "vqlib/backend/cuda/*.cuh are CUDA headers: compile this translation unit with nvcc (a .cu file)"
 #else
