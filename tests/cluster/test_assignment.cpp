@@ -82,8 +82,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-const WeightKind kAllKinds[] = {WeightKind::none, WeightKind::per_point, WeightKind::per_coordinate,
-                                WeightKind::elementwise};
+using vqlib::test::kAllKinds;
 
 }  // namespace
 

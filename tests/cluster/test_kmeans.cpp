@@ -89,8 +89,7 @@ MatrixXf reference_em(const MatrixXf& x, const Weights& w, MatrixXf c, int itera
     return c;
 }
 
-const WeightKind kAllKinds[] = {WeightKind::none, WeightKind::per_point, WeightKind::per_coordinate,
-                                WeightKind::elementwise};
+using vqlib::test::kAllKinds;
 
 }  // namespace
 

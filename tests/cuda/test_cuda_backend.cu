@@ -63,7 +63,7 @@ TEST_CASE("cuda: device_available answers without crashing", "[cuda]") {
         WARN("no CUDA device: the wrappers must throw vqlib::error");
         MatrixXf points = MatrixXf::Zero(3, 2), centroids = MatrixXf::Zero(2, 2);
         std::vector<std::int32_t> out(3);
-        CHECK_THROWS_AS(CudaBackend::nearest_centroid(points, centroids, {}, out), vqlib::error);
+        CHECK_THROWS_AS(CudaBackend::nearest_centroid(points, centroids, Weights{}, out), vqlib::error);
         MatrixXf c = MatrixXf::Zero(2, 2);
         CHECK_THROWS_AS(CudaBackend::subtract_product(c, c, c), vqlib::error);
     } else {
@@ -124,7 +124,7 @@ TEST_CASE("cuda: nearest_centroid accepts strided points (a block of a larger ma
     const MatrixXf centroids = random_matrix(29, 4, rng);
     const auto points = big.block(3, 2, 501, 4);
     std::vector<std::int32_t> gpu(501), cpu(501);
-    CudaBackend::nearest_centroid(points, centroids, {}, gpu);
+    CudaBackend::nearest_centroid(points, centroids, Weights{}, gpu);
     test_cuda::cpu_nearest_centroid(points, centroids, {}, cpu);
     CHECK(gpu == cpu);
 }

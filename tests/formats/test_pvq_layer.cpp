@@ -12,7 +12,7 @@ namespace {
 
 /// 2 rows x 4 columns in groups of D = 2 with K = 2 pulses; shapes (2, 0), (1, -1), (1, 1),
 /// (0, -2); gains 0.5 and 0.25 of the row norms 4 and 2.
-vqlib::PvqLayer<std::uint32_t> hand_layer(std::vector<std::vector<std::int32_t>>& shapes) {
+vqlib::PvqLayer<std::uint32_t> pvq_hand_layer(std::vector<std::vector<std::int32_t>>& shapes) {
     vqlib::PvqLayer<std::uint32_t> layer;
     layer.rows = 2;
     layer.cols = 4;
@@ -32,7 +32,7 @@ vqlib::PvqLayer<std::uint32_t> hand_layer(std::vector<std::vector<std::int32_t>>
 
 TEST_CASE("formats/pvq_layer: q = row norm * gain * y / |y|, then the permutation") {
     std::vector<std::vector<std::int32_t>> shapes;
-    auto layer = hand_layer(shapes);
+    auto layer = pvq_hand_layer(shapes);
     const float s2 = std::sqrt(2.0f);
     vqlib::MatrixXf expected(2, 4);
     expected << 4 * 0.5f, 0, 4 * 0.25f / s2, -4 * 0.25f / s2,
@@ -49,7 +49,7 @@ TEST_CASE("formats/pvq_layer: q = row norm * gain * y / |y|, then the permutatio
 
 TEST_CASE("formats/pvq_layer: the rotation is undone at decode and counted") {
     std::vector<std::vector<std::int32_t>> shapes;
-    auto layer = hand_layer(shapes);
+    auto layer = pvq_hand_layer(shapes);
     const vqlib::MatrixXf plain = layer.dequantize();
     layer.incoherence = vqlib::transform::IncoherenceOptions{5};
     layer.incoherence->rotate_outputs = false;  // 2 rows: rotate the inputs only

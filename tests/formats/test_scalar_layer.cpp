@@ -11,7 +11,7 @@ namespace {
 
 /// 2 rows x 4 columns, 2-bit asymmetric codes, groups of 2 columns with act-order's g_idx
 /// (columns 0 and 3 in group 1, columns 1 and 2 in group 0).
-vqlib::ScalarLayer<vqlib::IntGrid> hand_layer() {
+vqlib::ScalarLayer<vqlib::IntGrid> scalar_hand_layer() {
     vqlib::ScalarLayer<vqlib::IntGrid> layer{vqlib::IntGrid(2, false)};
     layer.group_size = 2;
     layer.codes.resize(2, 4);
@@ -27,7 +27,7 @@ vqlib::ScalarLayer<vqlib::IntGrid> hand_layer() {
 }  // namespace
 
 TEST_CASE("formats/scalar_layer: value = scale * (code - zero) of the column's group") {
-    const auto layer = hand_layer();
+    const auto layer = scalar_hand_layer();
     REQUIRE(layer.groups() == 2);
     vqlib::MatrixXf expected(2, 4);
     // row 0: group 1 (0.25, 2) for columns 0, 3; group 0 (0.5, 1) for columns 1, 2.
@@ -49,7 +49,7 @@ TEST_CASE("formats/scalar_layer: value = scale * (code - zero) of the column's g
 }
 
 TEST_CASE("formats/scalar_layer: bits count codes, scales, zero points and a stored g_idx") {
-    auto layer = hand_layer();
+    auto layer = scalar_hand_layer();
     // 8 codes x 2 bits + 4 (row, group) pairs x (32-bit scale + 2-bit zero) + 4 x int32 g_idx.
     auto b = layer.bits();
     CHECK(b.codes == 16.0);

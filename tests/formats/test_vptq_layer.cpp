@@ -8,7 +8,7 @@ namespace {
 
 /// 3 rows (2 row blocks of v = 2, the last one padded) x 5 columns: 1 outlier column (v0 = 3,
 /// one block) and 2 groups of 2 columns, k = 2 with a residual codebook of 2.
-vqlib::VptqLayer hand_layer() {
+vqlib::VptqLayer vptq_hand_layer() {
     vqlib::VptqLayer layer;
     auto& L = layer.layout;
     L.out_features = 3;
@@ -44,7 +44,7 @@ vqlib::VptqLayer hand_layer() {
 }  // namespace
 
 TEST_CASE("formats/vptq_layer: each vector is centroid + residual centroid of its group") {
-    const auto layer = hand_layer();
+    const auto layer = vptq_hand_layer();
     REQUIRE(layer.layout.row_blocks() == 2);
     vqlib::MatrixXf expected(3, 5);
     // Column 0 (outlier): -7, -8, -9. Group 0 = columns 1, 2; group 1 = columns 3, 4.
@@ -59,7 +59,7 @@ TEST_CASE("formats/vptq_layer: each vector is centroid + residual centroid of it
 }
 
 TEST_CASE("formats/vptq_layer: the permutation and the normalization are undone at decode") {
-    auto layer = hand_layer();
+    auto layer = vptq_hand_layer();
     const vqlib::MatrixXf stored = layer.dequantize_stored();
     layer.layout.enable_perm = true;
     layer.perm = {4, 0, 3, 1, 2};  // stored column p is original column perm[p]
@@ -77,7 +77,7 @@ TEST_CASE("formats/vptq_layer: the permutation and the normalization are undone 
 }
 
 TEST_CASE("formats/vptq_layer: bits as VPTQ's checkpoint stores them") {
-    auto layer = hand_layer();
+    auto layer = vptq_hand_layer();
     const auto& L = layer.layout;
     // Merged codes of 1 + 1 bits, 2 columns per group row: one 32-bit word per (group, block).
     CHECK(L.packed_words_per_row() == 1);

@@ -8,7 +8,7 @@ namespace {
 
 /// 4 rows x 8 columns, D = 2, K = 2; column groups of 4 columns, bands of 2 rows: 2 x 2 = 4
 /// codebooks, codebook c = cg * bands + band.
-vqlib::VqLayer hand_layer() {
+vqlib::VqLayer vq_hand_layer() {
     vqlib::VqLayer layer;
     layer.layout = {.rows = 4, .cols = 8, .dim = 2, .k = 2, .rows_per_codebook = 2,
                     .columns_per_group = 4};
@@ -32,7 +32,7 @@ vqlib::VqLayer hand_layer() {
 }  // namespace
 
 TEST_CASE("formats/vq_layer: each vector is its tile's codeword") {
-    const auto layer = hand_layer();
+    const auto layer = vq_hand_layer();
     const auto& L = layer.layout;
     CHECK(L.column_groups() == 2);
     CHECK(L.bands() == 2);
@@ -50,21 +50,21 @@ TEST_CASE("formats/vq_layer: each vector is its tile's codeword") {
 }
 
 TEST_CASE("formats/vq_layer: blockwise normalization scales each block of columns") {
-    auto layer = hand_layer();
+    auto layer = vq_hand_layer();
     layer.scale_block = 4;
     layer.scales.resize(4, 2);
     layer.scales << 1, 2,
                     3, 4,
                     5, 6,
                     7, 8;
-    const vqlib::MatrixXf plain = hand_layer().dequantize();
+    const vqlib::MatrixXf plain = vq_hand_layer().dequantize();
     const vqlib::MatrixXf W = layer.dequantize();
     for (vqlib::Index r = 0; r < 4; ++r)
         for (vqlib::Index j = 0; j < 8; ++j) CHECK(W(r, j) == plain(r, j) * layer.scales(r, j / 4));
 }
 
 TEST_CASE("formats/vq_layer: bits count indices, codebook entries, scales and normalization") {
-    auto layer = hand_layer();
+    auto layer = vq_hand_layer();
     // 16 vectors x 1 bit; 16 entries x 8 bits; 4 scales x 16 bits.
     CHECK(layer.bits().codes == 16.0);
     CHECK(layer.bits().codebooks == 128.0);

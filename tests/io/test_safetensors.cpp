@@ -35,9 +35,9 @@ using vqlib::io::Tensor;
 namespace {
 
 /// A temporary directory for this file's tests (support/files.hpp).
-class temp_dir : public vqlib::test::temp_dir {
+class st_temp_dir : public vqlib::test::temp_dir {
 public:
-    temp_dir() : vqlib::test::temp_dir("vqlib_test_st_") {}
+    st_temp_dir() : vqlib::test::temp_dir("vqlib_test_st_") {}
 };
 
 using vqlib::test::read_bytes;
@@ -406,7 +406,7 @@ TEST_CASE("io/safetensors: tensor accessors", "[io][safetensors]") {
 }
 
 TEST_CASE("io/safetensors: write then read is bit-exact for every dtype", "[io][safetensors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     std::mt19937_64 rng(42);
     SafetensorsFile file;
     for (const Dtype dtype : vqlib::io::all_dtypes) {
@@ -500,7 +500,7 @@ TEST_CASE("io/safetensors: the written bytes, parsed by hand", "[io][safetensors
 }
 
 TEST_CASE("io/safetensors: hand-built files load", "[io][safetensors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     const fs::path path = dir / "hand.safetensors";
 
     // Two tensors, no padding (other writers need not align), keys in any order, whitespace.
@@ -550,7 +550,7 @@ TEST_CASE("io/safetensors: hand-built files load", "[io][safetensors]") {
 
 TEST_CASE("io/safetensors: a VPTQ layer's tensors round-trip", "[io][safetensors]") {
     // centroids [G, k*v] fp16, packed int32 indices [G, R, W], uint16 perm stored as int16.
-    temp_dir dir;
+    st_temp_dir dir;
     vqlib::io::PackedLayout layout;
     layout.groups = 1;
     layout.rows = 4;
@@ -593,7 +593,7 @@ TEST_CASE("io/safetensors: a VPTQ layer's tensors round-trip", "[io][safetensors
 
 TEST_CASE("io/safetensors: missing files and truncation are io_errors",
           "[io][safetensors][errors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     CHECK_THAT(load_message(dir / "missing.safetensors"), Contains("no such file"));
     CHECK_THAT(load_message(dir.path()), Contains("not a regular file"));
 
@@ -627,7 +627,7 @@ TEST_CASE("io/safetensors: missing files and truncation are io_errors",
 
 TEST_CASE("io/safetensors: malformed headers are io_errors naming the problem",
           "[io][safetensors][errors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     const std::string f32x2 = raw(std::vector<float>{1, 2});
     const auto one = [](const std::string& entry) { return "{\"a\":" + entry + "}"; };
 
@@ -795,7 +795,7 @@ TEST_CASE("io/safetensors: malformed headers are io_errors naming the problem",
 }
 
 TEST_CASE("io/safetensors: invalid tensors are refused before writing", "[io][safetensors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     const fs::path path = dir / "out.safetensors";
     const auto refused = [&](const SafetensorsFile& file, const std::string& keyword) {
         CHECK_THROWS(vqlib::io::write_safetensors(path, file));
@@ -837,7 +837,7 @@ TEST_CASE("io/safetensors: invalid tensors are refused before writing", "[io][sa
 
 TEST_CASE("io/safetensors: a failed write leaves the existing target and no temporary file",
           "[io][safetensors]") {
-    temp_dir dir;
+    st_temp_dir dir;
     std::mt19937_64 rng(3);
     SafetensorsFile small;
     small.tensors["w"] = random_tensor(Dtype::F16, {4, 4}, rng);

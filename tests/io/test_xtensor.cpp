@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-vqlib::MatrixXf random_matrix(vqlib::Index rows, vqlib::Index cols, unsigned seed) {
+vqlib::MatrixXf uniform_matrix(vqlib::Index rows, vqlib::Index cols, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
     vqlib::MatrixXf m(rows, cols);
@@ -48,7 +48,7 @@ TEST_CASE("io/xtensor: as_xtensor views an Eigen matrix with Eigen's indexing", 
     for (const auto& [rows, cols] : {std::pair{3, 4}, std::pair{1, 5}, std::pair{5, 1},
                                      std::pair{1, 1}, std::pair{0, 3}}) {
         CAPTURE(rows, cols);
-        vqlib::MatrixXf m = random_matrix(rows, cols, 1);
+        vqlib::MatrixXf m = uniform_matrix(rows, cols, 1);
         check_same_elements(vqlib::as_xtensor(m), m);
         // A copy into an xtensor container goes through xtensor's own assignment.
         const xt::xtensor<float, 2> copy = vqlib::as_xtensor(m);
@@ -57,7 +57,7 @@ TEST_CASE("io/xtensor: as_xtensor views an Eigen matrix with Eigen's indexing", 
 }
 
 TEST_CASE("io/xtensor: as_xtensor is a view: writes go both ways", "[io][xtensor]") {
-    vqlib::MatrixXf m = random_matrix(3, 4, 2);
+    vqlib::MatrixXf m = uniform_matrix(3, 4, 2);
     auto view = vqlib::as_xtensor(m);
     view(1, 2) = 42.0f;
     CHECK(m(1, 2) == 42.0f);
@@ -76,7 +76,7 @@ TEST_CASE("io/xtensor: as_xtensor is a view: writes go both ways", "[io][xtensor
 
 TEST_CASE("io/xtensor: as_xtensor handles blocks, row-major, const and Ref arguments",
           "[io][xtensor]") {
-    vqlib::MatrixXf m = random_matrix(6, 7, 3);
+    vqlib::MatrixXf m = uniform_matrix(6, 7, 3);
 
     SECTION("a block of a larger matrix") {
         auto view = vqlib::as_xtensor(m.block(1, 2, 3, 4));
@@ -152,7 +152,7 @@ TEST_CASE("io/xtensor: as_eigen maps an xtensor without copying", "[io][xtensor]
     check_same_elements(d, dmap);
 
     // Round trip: Eigen -> xtensor view -> Eigen map.
-    vqlib::MatrixXf m = random_matrix(4, 5, 4);
+    vqlib::MatrixXf m = uniform_matrix(4, 5, 4);
     xt::xtensor<float, 2> from_view = vqlib::as_xtensor(m);
     CHECK(vqlib::as_eigen(from_view) == m);
 }
@@ -199,7 +199,7 @@ TEST_CASE("io/xtensor: load_npy_xtensor reads what load_npy_matrix reads", "[io]
     // A '<f8' file is converted to float on the way in.
     const fs::path path = fs::temp_directory_path() /
                           ("vqlib_test_xtensor_" + std::to_string(std::random_device{}()) + ".npy");
-    const vqlib::MatrixXd d = random_matrix(300, 200, 5).cast<double>() / 3.0;
+    const vqlib::MatrixXd d = uniform_matrix(300, 200, 5).cast<double>() / 3.0;
     vqlib::save_npy(path, d);
     const xt::xtensor<float, 2> t = vqlib::load_npy_xtensor(path);
     CHECK(vqlib::as_eigen(t) == d.cast<float>());

@@ -15,21 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "../support/fixtures.hpp"
+#include "../support/lattice.hpp"
 
 using namespace vqlib::lattice;
 using Catch::Matchers::Contains;
 
 namespace {
 
-std::vector<std::string> fixture_lines(const std::string& name) {
-    const auto path = vqlib::test::fixtures_dir() / "pvq" / name;
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
 
 /// pvq_v<Idx>(N, K) equals `decimal` when that fits in Idx, and throws otherwise.
 template <PvqIndex Idx>
@@ -81,7 +73,7 @@ TEST_CASE("V(N, K) test vectors of tables.txt", "[lattice][counting][fixtures]")
     const std::regex pattern(
         R"(V\((\d+),(\d+)\) = (\d+)\s+log2=([\d.]+)\s+bits/dim=([\d.]+)\s+ceil_bits=(\d+))");
     int parsed = 0;
-    for (const auto& line : fixture_lines("tables.txt")) {
+    for (const auto& line : vqlib::test::pvq_fixture_lines("tables.txt")) {
         std::smatch m;
         if (!std::regex_search(line, m, pattern)) continue;
         ++parsed;
@@ -104,7 +96,7 @@ TEST_CASE("V(N, K) test vectors of tables.txt", "[lattice][counting][fixtures]")
 TEST_CASE("Largest K per index width, tables.txt", "[lattice][counting][fixtures]") {
     const std::regex pattern(R"(N=\s*(\d+): K32=\s*(\S+) K64=\s*(\S+) K128=\s*(\S+))");
     int parsed = 0;
-    for (const auto& line : fixture_lines("tables.txt")) {
+    for (const auto& line : vqlib::test::pvq_fixture_lines("tables.txt")) {
         std::smatch m;
         if (!std::regex_search(line, m, pattern)) continue;
         ++parsed;
@@ -121,7 +113,7 @@ TEST_CASE("Shape bits per weight, tables.txt", "[lattice][counting][fixtures]") 
     const std::regex line_pattern(R"(^N=(\d+): (K=.*)$)");
     const std::regex entry(R"(K=(\d+):([\d.]+)/([\d.]+))");
     int parsed = 0;
-    for (const auto& line : fixture_lines("tables.txt")) {
+    for (const auto& line : vqlib::test::pvq_fixture_lines("tables.txt")) {
         std::smatch m;
         if (!std::regex_search(line, m, line_pattern)) continue;
         const int N = std::stoi(m[1]);
@@ -143,7 +135,7 @@ TEST_CASE("Largest K per target rate, tables.txt", "[lattice][counting][fixtures
         R"(N=\s*(\d+) target<=\s*([\d.]+) bpw: largest K=\s*(\d+) )"
         R"(\(ceil bits (\d+), bpw ([\d.]+)\))");
     int parsed = 0;
-    for (const auto& line : fixture_lines("tables.txt")) {
+    for (const auto& line : vqlib::test::pvq_fixture_lines("tables.txt")) {
         std::smatch m;
         if (!std::regex_search(line, m, pattern)) continue;
         ++parsed;

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../support/lattice.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -15,19 +17,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-template <PvqIndex Idx>
-Idx random_below(vqlib::Rng& rng, const Idx& bound) {
-    const int bits = bit_length(bound);
-    for (;;) {
-        Idx r = Idx(0);
-        for (int b = 0; b < bits; b += 32) {
-            if constexpr (index_bits<Idx> > 32) r = static_cast<Idx>(r << 32);
-            r = static_cast<Idx>(r | Idx(rng.next() & 0xffffffffu));
-        }
-        r = static_cast<Idx>(r >> (((bits + 31) / 32) * 32 - bits));
-        if (r < bound) return r;
-    }
-}
+using vqlib::test::random_below;
+
 
 template <PvqIndex Idx>
 void check_round_trip(const Idx& V, const PackedIndexLayout& layout, std::size_t count,

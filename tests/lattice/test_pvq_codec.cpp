@@ -17,21 +17,15 @@
 #include <string>
 #include <vector>
 
-#include "../support/fixtures.hpp"
+#include "../support/lattice.hpp"
 
 using namespace vqlib::lattice;
 using Catch::Matchers::Contains;
 
 namespace {
 
-std::vector<std::string> fixture_lines(const std::string& name) {
-    const auto path = vqlib::test::fixtures_dir() / "pvq" / name;
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
+using vqlib::test::random_below;
+
 
 std::vector<std::int32_t> parse_vector(const std::string& text) {
     std::vector<std::int32_t> v;
@@ -56,7 +50,7 @@ int check_test_vectors() {
     const std::regex vector_line(R"(^(\d+) (\d+) \[([^\]]*)\] (\d+) (\d+) (\d+)$)");
     const std::regex decode_line(R"(^(cwrsi|fischer_decode)\((\d+),(\d+),(\d+)\) = \[([^\]]*)\]$)");
     int checked = 0;
-    for (const auto& line : fixture_lines("testvectors.txt")) {
+    for (const auto& line : vqlib::test::pvq_fixture_lines("testvectors.txt")) {
         std::smatch m;
         if (std::regex_search(line, m, vector_line)) {
             const int N = std::stoi(m[1]), K = std::stoi(m[2]);
@@ -148,20 +142,6 @@ void check_exhaustive(int N, int K) {
     }
 }
 
-template <PvqIndex Idx>
-Idx random_below(vqlib::Rng& rng, const Idx& bound) {
-    const int bits = bit_length(bound);
-    for (;;) {
-        Idx r = Idx(0);
-        for (int b = 0; b < bits; b += 32) {
-            if constexpr (index_bits<Idx> > 32) r = static_cast<Idx>(r << 32);
-            r = static_cast<Idx>(r | Idx(rng.next() & 0xffffffffu));
-        }
-        const int extra = ((bits + 31) / 32) * 32 - bits;
-        r = static_cast<Idx>(r >> extra);
-        if (r < bound) return r;
-    }
-}
 
 template <PvqIndex Idx>
 void check_random_round_trips(int N, int K, int trials, std::uint64_t seed) {

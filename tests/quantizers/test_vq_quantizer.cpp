@@ -14,7 +14,7 @@
 
 namespace {
 
-vqlib::MatrixXf random_weight(vqlib::Index rows, vqlib::Index cols, std::uint64_t seed) {
+vqlib::MatrixXf vq_random_weight(vqlib::Index rows, vqlib::Index cols, std::uint64_t seed) {
     return vqlib::test::student_t_matrix(rows, cols, seed, 5);
 }
 
@@ -84,7 +84,7 @@ static_assert(vqlib::ScalarGrid<LevelGrid>);
 static_assert(vqlib::QuantizerPolicy<vqlib::VqQuantizer<FixedFitter>>);
 
 TEST_CASE("quantizers/vq_quantizer: D = 1 VQ equals GPTQ with the same non-uniform grid") {
-    const vqlib::MatrixXf W = random_weight(24, 128, 31);
+    const vqlib::MatrixXf W = vq_random_weight(24, 128, 31);
     const auto prepared = vqlib::prepare_hessian(random_hessian(128, 32));
     vqlib::VqOptions options;
     options.dim = 1;
@@ -109,7 +109,7 @@ TEST_CASE("quantizers/vq_quantizer: D = 1 VQ equals GPTQ with the same non-unifo
 }
 
 TEST_CASE("quantizers/vq_quantizer: layout, lookups and bit accounting") {
-    const vqlib::MatrixXf W = random_weight(16, 64, 33);
+    const vqlib::MatrixXf W = vq_random_weight(16, 64, 33);
     const vqlib::MatrixXd H = random_hessian(64, 34);
     const auto prepared = vqlib::prepare_hessian(H);
     vqlib::VqOptions options;
@@ -148,7 +148,7 @@ TEST_CASE("quantizers/vq_quantizer: layout, lookups and bit accounting") {
 }
 
 TEST_CASE("quantizers/vq_quantizer: bad configurations are rejected") {
-    const vqlib::MatrixXf W = random_weight(16, 64, 35);
+    const vqlib::MatrixXf W = vq_random_weight(16, 64, 35);
     const auto prepared = vqlib::prepare_hessian(random_hessian(64, 36));
     vqlib::BlockSolver<vqlib::ExactUpdate> solver;
     auto run = [&](vqlib::VqOptions o) {

@@ -42,4 +42,8 @@ struct WeightFixture {
     WeightFixture& operator=(const WeightFixture&) = delete;
 };
 
+/// Every form of k-means weights (cluster/weights.hpp).
+inline constexpr WeightKind kAllKinds[] = {WeightKind::none, WeightKind::per_point,
+                                           WeightKind::per_coordinate, WeightKind::elementwise};
+
 }  // namespace vqlib::test

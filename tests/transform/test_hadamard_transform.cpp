@@ -22,9 +22,6 @@ using vqlib::transform::HadamardTransform;
 using vqlib::transform::OddFactorPolicy;
 using vqlib::transform::RandomizedHadamard;
 
-MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
-    return vqlib::test::normal_matrix(rows, cols, seed);
-}
 
 using vqlib::test::relative_difference;
 
@@ -125,8 +122,8 @@ TEST_CASE("transform/hadamard_transform: large sizes preserve norms, inverse and
     for (Index n : kLargeSizes) {
         const HadamardTransform t(n);
         INFO("n = " << n << ": " << t.description());
-        MatrixXf x = random_matrix(n, 3, static_cast<std::uint64_t>(n));
-        const MatrixXf y0 = random_matrix(n, 3, static_cast<std::uint64_t>(n) + 1);
+        MatrixXf x = vqlib::test::normal_matrix(n, 3, static_cast<std::uint64_t>(n));
+        const MatrixXf y0 = vqlib::test::normal_matrix(n, 3, static_cast<std::uint64_t>(n) + 1);
         MatrixXf tx = x;
         t.apply_columns(tx);
         for (Index c = 0; c < 3; ++c)
@@ -164,7 +161,7 @@ TEST_CASE("transform/hadamard_transform: row transforms equal column transforms 
          {Index{64}, Index{12 * 8}, Index{4096}, Index{11008}, Index{16384}, Index{376}}) {
         const HadamardTransform t(n, OddFactorPolicy::hartley_fallback);
         for (Index rows : {1, 37, 70}) {
-            const MatrixXf a = random_matrix(rows, n, static_cast<std::uint64_t>(n + rows));
+            const MatrixXf a = vqlib::test::normal_matrix(rows, n, static_cast<std::uint64_t>(n + rows));
             MatrixXf by_rows = a;
             t.apply_rows(by_rows);
             MatrixXf by_cols = a.transpose();
@@ -179,7 +176,7 @@ TEST_CASE("transform/hadamard_transform: row transforms equal column transforms 
         }
         // Double precision, with a random-sign transform on both paths.
         const RandomizedHadamard r(n, 5, OddFactorPolicy::hartley_fallback);
-        const MatrixXd ad = random_matrix(9, n, 77).cast<double>();
+        const MatrixXd ad = vqlib::test::normal_matrix(9, n, 77).cast<double>();
         MatrixXd rows_d = ad, cols_d = ad.transpose();
         r.apply_rows(rows_d);
         r.apply_columns(cols_d);
@@ -191,7 +188,7 @@ TEST_CASE("transform/hadamard_transform: row transforms equal column transforms 
     }
     // Blocks of a larger matrix (outer stride != rows) work in place.
     const HadamardTransform t(20);
-    MatrixXf big = random_matrix(50, 40, 3);
+    MatrixXf big = vqlib::test::normal_matrix(50, 40, 3);
     const MatrixXf copy = big;
     t.apply_rows(big.block(5, 10, 30, 20));
     t.apply_columns(big.block(10, 3, 20, 4));
@@ -214,7 +211,7 @@ TEST_CASE("transform/hadamard_transform: the Hartley fallback is orthogonal but 
         const MatrixXd d = t.dense();
         CHECK((d * d.transpose() - MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff() < 1e-12);
         CHECK(d.cwiseAbs().maxCoeff() <= std::sqrt(2.0 / static_cast<double>(n)) + 1e-12);
-        MatrixXf x = random_matrix(n, 2, 5);
+        MatrixXf x = vqlib::test::normal_matrix(n, 2, 5);
         const MatrixXf x0 = x;
         t.apply_columns(x);
         t.apply_transpose_columns(x);
@@ -276,7 +273,7 @@ TEST_CASE("transform/randomized_hadamard: R = T diag(s), signs from the seed onl
     CHECK((d * d.transpose() - MatrixXd::Identity(96, 96)).cwiseAbs().maxCoeff() < 1e-12);
 
     // Inverses on vectors, columns and rows.
-    MatrixXf x = random_matrix(96, 5, 8);
+    MatrixXf x = vqlib::test::normal_matrix(96, 5, 8);
     const MatrixXf x0 = x;
     r.apply_columns(x);
     CHECK(relative_difference(x, d * x0.cast<double>()) < 1e-6);
@@ -300,7 +297,7 @@ TEST_CASE(
     "transform/randomized_hadamard: 11008 orthogonal on random vectors, bit-identical across "
     "threads") {
     const RandomizedHadamard r(11008, 2024);
-    MatrixXf x = random_matrix(11008, 4, 9);
+    MatrixXf x = vqlib::test::normal_matrix(11008, 4, 9);
     const MatrixXf x0 = x;
     r.apply_columns(x);
     for (Index c = 0; c < 4; ++c)
@@ -308,8 +305,8 @@ TEST_CASE(
     r.apply_inverse_columns(x);
     CHECK(relative_difference(x, x0) < 1e-6);
 
-    const MatrixXf w = random_matrix(100, 11008, 10);
-    const MatrixXf wc = random_matrix(11008, 24, 11);
+    const MatrixXf w = vqlib::test::normal_matrix(100, 11008, 10);
+    const MatrixXf wc = vqlib::test::normal_matrix(11008, 24, 11);
     MatrixXf rows1 = w, rows2 = w, cols1 = wc, cols2 = wc;
     vqlib::set_num_threads(1);
     r.apply_rows(rows1);

@@ -18,17 +18,14 @@ using vqlib::MatrixXf;
 using vqlib::transform::IncoherenceOptions;
 using vqlib::transform::IncoherenceTransform;
 
-MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
-    return vqlib::test::normal_matrix(rows, cols, seed);
-}
 
 using vqlib::test::relative_difference;
 
 /// A PSD Hessian 2/n X X^T from correlated inputs with a few outlier features.
 MatrixXd random_hessian(Index cols, Index tokens, std::uint64_t seed) {
-    MatrixXf x = random_matrix(cols, tokens, seed);
+    MatrixXf x = vqlib::test::normal_matrix(cols, tokens, seed);
     const MatrixXf mixing =
-        random_matrix(cols, cols, seed + 1) / std::sqrt(static_cast<float>(cols));
+        vqlib::test::normal_matrix(cols, cols, seed + 1) / std::sqrt(static_cast<float>(cols));
     x = (mixing * x).eval();
     x.row(3) *= 20.0f;
     x.row(cols / 2) *= 8.0f;
@@ -43,7 +40,7 @@ MatrixXf fake_quantize(const MatrixXf& w) { return (w * 4.0f).array().round().ma
 
 TEST_CASE("transform/incoherence: the proxy loss is invariant and restore inverts transform") {
     const Index rows = 160, cols = 344;  // 20 * 8 and 172 * 2
-    const MatrixXf w = random_matrix(rows, cols, 1);
+    const MatrixXf w = vqlib::test::normal_matrix(rows, cols, 1);
     const MatrixXf q = fake_quantize(w);
     const MatrixXd h = random_hessian(cols, 700, 2);
     const IncoherenceTransform it(rows, cols, {.seed = 7});
@@ -89,9 +86,9 @@ TEST_CASE("transform/incoherence: a Llama-2 FFN down-projection width (cols = 11
     // H = 2/n X X^T is too large to form here (11008^2 doubles); the proxy loss is evaluated as
     // 2/n ||(W - Q) X||^2, whose rotated form uses X' = R_in X (H' = 2/n X' X'^T).
     const Index rows = 64, cols = 11008, tokens = 40;
-    const MatrixXf w = random_matrix(rows, cols, 3);
+    const MatrixXf w = vqlib::test::normal_matrix(rows, cols, 3);
     const MatrixXf q = fake_quantize(w);
-    const MatrixXf x = random_matrix(cols, tokens, 4);
+    const MatrixXf x = vqlib::test::normal_matrix(cols, tokens, 4);
     const IncoherenceTransform it(rows, cols, {.seed = 11});
     MatrixXf w2 = w, q2 = q, x2 = x;
     it.transform_weights(w2);
@@ -112,7 +109,7 @@ TEST_CASE("transform/incoherence: a Llama-2 FFN down-projection width (cols = 11
 
 TEST_CASE("transform/incoherence: outliers are spread out") {
     const Index rows = 128, cols = 512;
-    MatrixXf w = random_matrix(rows, cols, 5) * 0.01f;
+    MatrixXf w = vqlib::test::normal_matrix(rows, cols, 5) * 0.01f;
     w(17, 300) = 5.0f;
     w(90, 3) = -4.0f;
     const double mu_before =
@@ -127,8 +124,8 @@ TEST_CASE("transform/incoherence: outliers are spread out") {
 
 TEST_CASE("transform/incoherence: inputs and outputs, one-sided options, determinism") {
     const Index rows = 48, cols = 96;
-    const MatrixXf w = random_matrix(rows, cols, 6);
-    const MatrixXf x = random_matrix(cols, 10, 7);
+    const MatrixXf w = vqlib::test::normal_matrix(rows, cols, 6);
+    const MatrixXf x = vqlib::test::normal_matrix(cols, 10, 7);
     const IncoherenceTransform it(rows, cols, {.seed = 3});
     MatrixXf w2 = w, x2 = x;
     it.transform_weights(w2);
@@ -167,7 +164,7 @@ TEST_CASE("transform/incoherence: inputs and outputs, one-sided options, determi
     CHECK(sq.output_rotation()->signs() != sq.input_rotation()->signs());
 
     // Thread count does not change anything.
-    MatrixXf a = random_matrix(256, 1536, 12), b = a;
+    MatrixXf a = vqlib::test::normal_matrix(256, 1536, 12), b = a;
     MatrixXd ha = random_hessian(1536, 50, 13), hb = ha;
     const IncoherenceTransform big(256, 1536, {.seed = 5});
     vqlib::set_num_threads(1);

@@ -167,7 +167,7 @@ inline void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids, co
         return;
     case WeightKind::elementwise: break;
     }
-    throw invalid_argument(detail::concat("cuda::nearest_centroid: weights of kind ",
+    throw invalid_argument(::vqlib::detail::concat("cuda::nearest_centroid: weights of kind ",
                                           to_string(weights.kind()),
                                           ": expected none, per_point or per_coordinate"));
 }
