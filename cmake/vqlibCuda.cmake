@@ -28,8 +28,11 @@ function(vqlib_cuda_setup_target target)
         target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
     endif()
     target_compile_definitions(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:EIGEN_NO_CUDA>)
+    # --diag-suppress=1675: nvcc's front end does not know `#pragma GCC unroll` (the host
+    # kernels' loop hints, kept for the host compiler).
     target_compile_options(${target} PRIVATE
-        $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
+        $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>
+        $<$<COMPILE_LANGUAGE:CUDA>:--diag-suppress=1675>)
     # vqlib::vqlib brings OpenMP to the C++ compiler only; give nvcc's host pass the same flag,
     # so that the inline parallel loops (core/threading.hpp) are one definition in .cu and .cpp
     # translation units alike.

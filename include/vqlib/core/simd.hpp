@@ -29,6 +29,10 @@
 
 #include <vqlib/core/simd_macros.inc>
 
+#ifdef VQLIB_DETAIL_X86_DISPATCH
+#include <cpuid.h>
+#endif
+
 namespace vqlib {
 
 namespace detail {
@@ -93,11 +97,8 @@ inline const CpuFeatures& cpu_features() {
         f.fma = __builtin_cpu_supports("fma");
         // F16C from CPUID leaf 1 (ECX bit 29): Clang's __builtin_cpu_supports knows no "f16c".
         // (Usable only with the OS's AVX state, which the avx2 check includes.)
-        unsigned eax = 1, ebx = 0, ecx = 0, edx = 0;
-        __asm__("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-        f.f16c = ((ecx >> 29) & 1u) != 0;
-        (void)ebx;
-        (void)edx;
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        f.f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && ((ecx >> 29) & 1u) != 0;
         f.avx512f = __builtin_cpu_supports("avx512f");
         f.avx512bw = __builtin_cpu_supports("avx512bw");
         f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
