@@ -51,12 +51,6 @@ struct PvqConfig {
 template <lattice::PvqIndex Idx>
 struct PvqResult : QuantizationResult<PvqLayer<Idx>> {};
 
-/// The gain levels a configuration uses for rows of length `row_length`.
-inline GainCodebook pvq_gain_codebook(const PvqConfig& config, Index row_length) {
-    return std::visit([&](const auto& g) { return g.codebook(config.pvq.dim, row_length); },
-                      config.gain);
-}
-
 /// What the gain slot of the recipe must provide: the levels for groups of `dim` in rows of
 /// `row_length` (every GainQuantizer does).
 template <class G>
@@ -87,6 +81,11 @@ struct PvqPolicies {
 };
 
 inline PvqPolicies<> pvq_policies(const PvqConfig& config) { return {ConfiguredGain{config.gain}}; }
+
+/// The gain levels a configuration uses for rows of length `row_length`.
+inline GainCodebook pvq_gain_codebook(const PvqConfig& config, Index row_length) {
+    return ConfiguredGain{config.gain}.codebook(config.pvq.dim, row_length);
+}
 
 /// PVQ on W (R x C) with the undamped Hessian H (C x C, float or double), with the given
 /// policies. Idx is the shape index type; unsigned __int128 covers D = 32 up to K = 105 (4 bpw of

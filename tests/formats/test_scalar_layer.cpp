@@ -12,8 +12,7 @@ namespace {
 /// 2 rows x 4 columns, 2-bit asymmetric codes, groups of 2 columns with act-order's g_idx
 /// (columns 0 and 3 in group 1, columns 1 and 2 in group 0).
 vqlib::ScalarLayer<vqlib::IntGrid> scalar_hand_layer() {
-    vqlib::ScalarLayer<vqlib::IntGrid> layer{vqlib::IntGrid(2, false)};
-    layer.group_size = 2;
+    vqlib::ScalarLayer<vqlib::IntGrid> layer{vqlib::IntGrid(2, false), /*group_size=*/2, {}, {}, {}};
     layer.codes.resize(2, 4);
     layer.codes << 0, 1, 2, 3,
                    3, 2, 1, 0;
@@ -65,8 +64,8 @@ TEST_CASE("formats/scalar_layer: bits count codes, scales, zero points and a sto
 
 TEST_CASE("formats/scalar_layer: a minifloat grid decodes through its code table") {
     // FP4 E2M1: codes 1, 2 are 0.5, 1.0; code 9 is -0.5 (sign bit 8).
-    vqlib::ScalarLayer<vqlib::MinifloatGrid> layer{vqlib::MinifloatGrid(vqlib::MinifloatFormat::fp4_e2m1())};
-    layer.group_size = 0;
+    vqlib::ScalarLayer<vqlib::MinifloatGrid> layer{
+        vqlib::MinifloatGrid(vqlib::MinifloatFormat::fp4_e2m1()), /*group_size=*/0, {}, {}, {}};
     layer.codes.resize(1, 3);
     layer.codes << 1, 2, 9;
     layer.params = {{2.0f, 0.0f}};

@@ -7,7 +7,6 @@
 // instruction set. kmeans() builds one from its parameters (method, parallel).
 #include <vqlib/backend/assignment.hpp>
 #include <vqlib/cluster/assignment.hpp>
-#include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
 
 namespace vqlib {
@@ -21,7 +20,6 @@ struct CpuAssignment {
 
     void nearest_centroid(ConstMatrixRef points, ConstMatrixRef centroids, const Weights& weights,
                           std::span<std::int32_t> out) const {
-        VQLIB_CHECK(centroids.rows() > 0, shape_error, "centroids is empty");
         assign_nearest(points, centroids, weights, out, {}, {method, parallel});
     }
 };

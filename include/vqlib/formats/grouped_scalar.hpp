@@ -21,13 +21,19 @@ struct GroupedScalarView {
     std::span<const std::int32_t> g_idx;  // group of each column
 };
 
-/// out = the columns [column_begin, column_begin + out.cols()) of the decoded layer.
-inline void dequantize_columns(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {
-    const Index rows = layer.codes.rows();
-    VQLIB_CHECK(out.rows() == rows && column_begin >= 0 &&
+/// Checks that `out` (at `column_begin`) is a column range of the layer (shape_error).
+inline void check_column_range(const GroupedScalarView& layer, Index column_begin,
+                               const MatrixRef& out) {
+    VQLIB_CHECK(out.rows() == layer.codes.rows() && column_begin >= 0 &&
                     column_begin + out.cols() <= layer.codes.cols(),
                 shape_error, "out is ", out.rows(), "x", out.cols(), " at column ", column_begin,
-                ": expected ", rows, " rows within ", layer.codes.cols(), " columns");
+                ": expected ", layer.codes.rows(), " rows within ", layer.codes.cols(), " columns");
+}
+
+/// out = the columns [column_begin, column_begin + out.cols()) of the decoded layer.
+inline void dequantize_columns(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {
+    check_column_range(layer, column_begin, out);
+    const Index rows = layer.codes.rows();
     for (Index j = 0; j < out.cols(); ++j) {
         const Index g = layer.g_idx[static_cast<std::size_t>(column_begin + j)];
         const float* scale = layer.scales.data() + g * rows;

@@ -15,6 +15,7 @@
 #include <vqlib/core/checks.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/threading.hpp>
+#include <vqlib/core/timing.hpp>
 #include <vqlib/core/types.hpp>
 #include <vqlib/hessian/prepare.hpp>
 #include <vqlib/solver/context.hpp>
@@ -108,7 +109,7 @@ public:
 
         auto t = clock::now();
         quantizer.begin(SolveSetup{W, live, hessian.perm, hessian.dead, hessian.U, B});
-        stats.seconds_policy_setup += seconds_since(t);
+        stats.seconds_policy_setup += detail::seconds_since(t);
 
         MatrixXf Qs(R, C);  // solver order
         const Index chunk_rows =
@@ -125,7 +126,7 @@ public:
             const Index count = i2 - i1;
             t = clock::now();
             quantizer.begin_block(BlockView{i1, i2, work, U, hessian.perm});
-            stats.seconds_policy_setup += seconds_since(t);
+            stats.seconds_policy_setup += detail::seconds_since(t);
 
             t = clock::now();
             parallel_for(chunks, [&](Index c) {
@@ -155,7 +156,7 @@ public:
                                             U.block(i1 + i, i1 + i + D, D, count - i - D));
                     }
                     t_quantize += std::chrono::duration<double>(s1 - s0).count();
-                    t_update += seconds_since(s1);
+                    t_update += detail::seconds_since(s1);
                 }
                 const auto s2 = clock::now();
                 if (Update::feedback && i2 < C) {
@@ -164,9 +165,9 @@ public:
                 }
                 chunk_error[cs] += error_sum;
                 chunk_quantize[cs] += t_quantize;
-                chunk_update[cs] += t_update + seconds_since(s2);
+                chunk_update[cs] += t_update + detail::seconds_since(s2);
             });
-            stats.seconds_row_phase += seconds_since(t);
+            stats.seconds_row_phase += detail::seconds_since(t);
             ++stats.blocks;
             stats.steps += count / D;
         }
@@ -179,15 +180,11 @@ public:
 
         result.Q.resize(R, C);
         for (Index k = 0; k < C; ++k) result.Q.col(hessian.perm[static_cast<std::size_t>(k)]) = Qs.col(k);
-        stats.seconds_total = seconds_since(start);
+        stats.seconds_total = detail::seconds_since(start);
         return result;
     }
 
 private:
-    static double seconds_since(std::chrono::steady_clock::time_point t) {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    }
-
     SolverOptions options_;
 };
 

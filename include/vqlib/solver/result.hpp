@@ -53,15 +53,6 @@ struct QuantizationResult {
     }
 };
 
-inline const char* to_string(ErrorUpdateKind update) {
-    switch (update) {
-    case ErrorUpdateKind::diagonal: return DiagonalUpdate::name();
-    case ErrorUpdateKind::exact: return ExactUpdate::name();
-    case ErrorUpdateKind::none: return NoFeedback::name();
-    }
-    return "?";
-}
-
 /// BlockSolver with the error update `update` (DiagonalUpdate, ExactUpdate or NoFeedback) and the
 /// linear-algebra backend `Compute`, run on W with the prepared Hessian and the quantizer.
 template <LinearAlgebraBackend Compute = CpuLinearAlgebra, QuantizerPolicy Quantizer>

@@ -418,16 +418,13 @@ inline MatrixXf dequantize(const VptqLayer& layer) {
     return out;
 }
 
-// ---- grouped scalar (the Backend trait) -------------------------------------------------------
+// ---- grouped scalar (the dequantization role) -------------------------------------------------
 
-/// CpuBackend::dequantize on the GPU: out = the columns [column_begin, column_begin + out.cols())
-/// of the dequantized grouped scalar layer.
+/// CpuDequantize::dequantize on the GPU: out = the columns [column_begin, column_begin +
+/// out.cols()) of the dequantized grouped scalar layer.
 inline void dequantize(const GroupedScalarView& layer, Index column_begin, MatrixRef out) {
     const Index rows = layer.codes.rows();
-    VQLIB_CHECK(out.rows() == rows && column_begin >= 0 &&
-                    column_begin + out.cols() <= layer.codes.cols(),
-                shape_error, "out is ", out.rows(), "x", out.cols(), " at column ", column_begin,
-                ": expected ", rows, " rows within ", layer.codes.cols(), " columns");
+    check_column_range(layer, column_begin, out);
     VQLIB_CHECK(static_cast<Index>(layer.g_idx.size()) >= layer.codes.cols(), shape_error,
                 "g_idx has ", layer.g_idx.size(), " entries for ", layer.codes.cols(), " columns");
     const Index cols = out.cols();
