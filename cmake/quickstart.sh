@@ -4,17 +4,19 @@
 #   cmake/quickstart.sh test   configure + build (Release), then run the tests
 #   cmake/quickstart.sh asan   the same with AddressSanitizer + UBSan
 #   cmake/quickstart.sh fuzz   build the libFuzzer targets with Clang and run each briefly
+#   cmake/quickstart.sh python build the Python module vqlib (pybind11), run its tests and example
 # The package list is cmake/debian-packages.txt (OpenMP comes with g++ as libgomp), plus
-# cmake/debian-packages-fuzz.txt for the fuzz preset.
+# cmake/debian-packages-fuzz.txt for the fuzz preset and cmake/debian-packages-python.txt for the
+# python preset.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 demo|test|asan|fuzz" >&2
+    echo "usage: $0 demo|test|asan|fuzz|python" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    demo | test | asan | fuzz) preset="$1" ;;
+    demo | test | asan | fuzz | python) preset="$1" ;;
     *) usage ;;
 esac
 
@@ -23,6 +25,7 @@ cd "$repo_root"
 
 package_lists=(cmake/debian-packages.txt)
 [[ "$preset" == fuzz ]] && package_lists+=(cmake/debian-packages-fuzz.txt)
+[[ "$preset" == python ]] && package_lists+=(cmake/debian-packages-python.txt)
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=()
