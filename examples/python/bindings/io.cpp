@@ -1,7 +1,8 @@
-// Files: safetensors (read/write any tensors), VPTQ checkpoints (the layers the HF + vptq stack
-// loads).
+// Files: vqlib's layer checkpoints (any mix of layer formats, reloaded bit for bit), safetensors
+// (read/write any tensors), VPTQ checkpoints (the layers the HF + vptq stack loads).
 #include "common.hpp"
 
+#include <vqlib/io/layer_checkpoint.hpp>
 #include <vqlib/io/safetensors.hpp>
 #include <vqlib/io/vptq_checkpoint.hpp>
 
@@ -106,6 +107,25 @@ void register_io(py::module_& m) {
         py::arg("path"), py::arg("tensors"), py::arg("metadata") = io::Metadata{},
         "Writes arrays (float16/32/64, integers) as a safetensors file, atomically.");
 
+    m.def(
+        "save_checkpoint",
+        [](const std::string& path, const std::map<std::string, io::QuantizedLayer>& layers,
+           const io::Metadata& metadata) {
+            py::gil_scoped_release release;
+            io::save_layer_checkpoint(path, layers, metadata);
+        },
+        py::arg("path"), py::arg("layers"), py::arg("metadata") = io::Metadata{},
+        "Writes {name: layer} (any of ScalarLayer, MinifloatScalarLayer, VqLayer, VptqLayer, "
+        "PvqLayer) as one vqlib checkpoint (safetensors), atomically; `metadata` is stored "
+        "beside it (the key 'vqlib' is reserved).");
+    m.def(
+        "load_checkpoint",
+        [](const std::string& path) {
+            py::gil_scoped_release release;
+            return io::load_layer_checkpoint(path);
+        },
+        py::arg("path"),
+        "Reads a vqlib checkpoint: {name: layer}, each dequantizing to exactly what was saved.");
     m.def(
         "save_vptq_model",
         [](const std::string& dir, const std::map<std::string, const VptqLayer*>& layers,

@@ -178,3 +178,37 @@ def test_int4_decode_kernel(small):
     config.hessian.act_order = True
     with pytest.raises(vqlib.InvalidArgumentError, match="g_idx"):
         vqlib.kernels.Int4GemvMatrix.from_layer(vqlib.gptq(W, H, config).layer)
+
+
+def test_vqlib_checkpoint_round_trip(tmp_path, small):
+    W, H, _ = small
+    act = vqlib.GptqConfig(vqlib.IntGrid(3), groups=vqlib.GroupOptions(size=64))
+    act.hessian.act_order = True
+    fp8 = vqlib.GptqMinifloatConfig(vqlib.MinifloatGrid(vqlib.MinifloatFormat.fp8_e4m3()))
+    results = {
+        "int3_act": vqlib.gptq(W, H, act),
+        "fp8": vqlib.gptq(W, H, fp8),
+        "gptvq": vqlib.gptvq(W, H, vqlib.gptvq_presets.best(2, 2, 1024)),
+        "vptq": vqlib.vptq(W, H, vqlib.vptq_presets.make(4, 64, 16)),
+        "pvq": vqlib.pvq(W, H, vqlib.pvq_presets.best(32, 3.25)),
+    }
+    path = str(tmp_path / "model.vqlib.safetensors")
+    vqlib.save_checkpoint(path, {k: r.layer for k, r in results.items()}, {"base": "small"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.vqlib.safetensors"]
+    loaded = vqlib.load_checkpoint(path)
+    assert sorted(loaded) == sorted(results)
+    for name, r in results.items():
+        assert type(loaded[name]) is type(r.layer)
+        assert np.array_equal(loaded[name].dequantize(), r.Q), name
+        assert loaded[name].bits_per_weight() == r.bits_per_weight
+    assert vqlib.read_safetensors(path)[1]["base"] == "small"
+    # A damaged file is refused by name, and a refused save writes nothing.
+    tensors, metadata = vqlib.read_safetensors(path)
+    tensors["gptvq.indices"][0, 0] = 16
+    vqlib.write_safetensors(str(tmp_path / "bad.safetensors"), tensors, metadata)
+    with pytest.raises(vqlib.IoError, match=r"layer 'gptvq': index 16 at \(0, 0\)"):
+        vqlib.load_checkpoint(str(tmp_path / "bad.safetensors"))
+    with pytest.raises(vqlib.InvalidArgumentError, match="reserved"):
+        vqlib.save_checkpoint(str(tmp_path / "x.safetensors"), {"a": results["fp8"].layer},
+                              {"vqlib": "mine"})
+    assert not (tmp_path / "x.safetensors").exists()
