@@ -178,6 +178,11 @@ TEST_CASE("a layer checkpoint refuses damaged entries by name", "[io][layer_chec
         const float nan = std::numeric_limits<float>::quiet_NaN();
         std::memcpy(f.tensors["blocks.0.int3.zeros"].data.data() + 4, &nan, 4);
         require_refused(f, "tensor 'blocks.0.int3.zeros' element 1 = nan: expected a finite value");
+        f = e.file;  // finite parts whose products overflow (found by the fuzz target)
+        auto& scales = f.tensors["blocks.0.int3.scales"].data;
+        const float huge = std::numeric_limits<float>::max();
+        for (std::size_t k = 0; k + 4 <= scales.size(); k += 4) std::memcpy(scales.data() + k, &huge, 4);
+        require_refused(f, "layer 'blocks.0.int3': dequantizes to non-finite weights");
     }
     SECTION("vector layers: indices, permutations, layouts") {
         Editable v("blocks.0.gptvq");

@@ -25,7 +25,7 @@
 //
 // Reading validates everything before a layer is returned: the JSON's fields and types, every
 // tensor's dtype and shape against them, codes and indices in range, finite values, permutations
-// that are permutations. Any failure is an io_error naming the layer, the field or tensor, the
+// that are permutations, and finite dequantized weights. Any failure is an io_error naming the layer, the field or tensor, the
 // value and what was expected; nothing is returned half read.
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/types.hpp>
@@ -709,7 +709,13 @@ inline std::map<std::string, QuantizedLayer> layers_from_checkpoint(const Safete
     std::map<std::string, QuantizedLayer> out;
     for (const auto& [name, entry] : entries.items()) {
         try {
-            out.emplace(name, detail::read_layer(file.tensors, name, entry));
+            QuantizedLayer layer = detail::read_layer(file.tensors, name, entry);
+            // Each part is finite, but their products may not be (a scale of 1e38 times a code
+            // of 6): the layer must decode to finite weights.
+            const bool finite = std::visit([](const auto& l) { return l.dequantize().allFinite(); }, layer);
+            VQLIB_CHECK(finite, io_error, detail::layer_where(name),
+                        ": dequantizes to non-finite weights (its scales and values overflow float)");
+            out.emplace(name, std::move(layer));
         } catch (const io_error&) {
             throw;
         } catch (const ::vqlib::error& e) {  // a layer's own consistency check
