@@ -1,0 +1,147 @@
+#pragma once
+// Whole-model quantization of web-char with any vqlib method, calibrated two ways:
+//   offline     every linear's Hessian from the fp32 model (VPTQ's offline Hessians);
+//   sequential  GPTQ's way: block by block, each group of linears reading one input (q/k/v, o, up,
+//               down) gets its Hessian from the activations of the model whose earlier linears are
+//               already quantized, and is quantized before the forward pass goes on.
+// A method is a named preset (methods.hpp) turning (W, H) into a quantized layer.
+#include "web_char.hpp"
+
+#include <vqlib/hessian.hpp>
+#include <vqlib/io/layer_checkpoint.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vqlib::lm {
+
+/// What quantizing one linear gives: the dequantized weight, its bits, the proxy loss
+/// tr((W - Q) H (W - Q)^T) with the H it was given, and the layer in vqlib's storage format.
+struct LinearOutcome {
+    MatrixXf Q;
+    double bits_per_weight = 0;
+    double proxy_loss = 0;
+    double percdamp = 0;
+    double seconds = 0;
+    std::optional<io::QuantizedLayer> layer;
+};
+
+/// A named preset of some method, run on one linear.
+struct Method {
+    std::string name;         // e.g. "gptvq-2d-2.125-best"
+    std::string family;       // gptq, gptvq, vptq, pvq
+    std::string description;  // the configuration in words
+    std::function<LinearOutcome(const MatrixXf& W, const MatrixXd& H)> run;
+};
+
+/// Every preset the lm tool knows (methods.cpp).
+const std::vector<Method>& methods();
+const Method& find_method(const std::string& name);
+
+enum class Calibration { offline, sequential };
+inline const char* calibration_name(Calibration c) { return c == Calibration::offline ? "offline" : "sequential"; }
+
+struct LinearReport {
+    std::string name;
+    Index rows = 0, cols = 0;
+    double bits_per_weight = 0;
+    double proxy_loss = 0;
+    /// proxy_loss / tr(W H W^T): the loss relative to quantizing the layer to zero.
+    double relative_loss = 0;
+    double percdamp = 0;
+    double seconds = 0;
+};
+
+struct ModelReport {
+    std::string method;
+    Calibration calibration = Calibration::sequential;
+    Index calibration_tokens = 0;
+    std::vector<LinearReport> linears;
+    /// Bits of every quantized linear over their weights (embeddings, LayerNorms, head stay fp32).
+    double bits_per_weight = 0;
+    /// Wall seconds of the whole quantization, Hessians and forward passes included.
+    double seconds = 0;
+};
+
+/// The Hessians of every linear input of the unquantized model on `ids` (windows of T): one per
+/// block and input (q/k/v share theirs), in float64.
+inline std::vector<std::array<MatrixXd, 4>> offline_hessians(const WebChar& fp, std::span<const std::int32_t> ids,
+                                                             Index T) {
+    WebChar m = fp;
+    std::vector<std::array<MatrixXd, 4>> out(m.blocks.size());
+    Activations x = embed(m, ids, T);
+    for (Index b = 0; b < static_cast<Index>(m.blocks.size()); ++b) {
+        forward_block(m, b, x, T, [&](Index blk, LinearInput g, const Activations& a) {
+            HessianAccumulator acc(a.cols());
+            acc.add_rows(a);
+            out[static_cast<std::size_t>(blk)][static_cast<std::size_t>(g)] = acc.finalize();
+        });
+    }
+    return out;
+}
+
+/// Quantizes every linear of `model` in place (each weight replaced by its dequantized Q) with
+/// `method`, calibrated on `ids`. `on_linear` (if set) sees each linear's report as it finishes;
+/// `layers` (if given) receives each quantized layer under its PyTorch name.
+inline ModelReport quantize_model(WebChar& model, std::span<const std::int32_t> ids, Index T,
+                                  const Method& method, Calibration calibration,
+                                  const std::function<void(const LinearReport&)>& on_linear = {},
+                                  std::vector<std::pair<std::string, io::QuantizedLayer>>* layers = nullptr) {
+    const auto start = std::chrono::steady_clock::now();
+    ModelReport report;
+    report.method = method.name;
+    report.calibration = calibration;
+    report.calibration_tokens = static_cast<Index>(ids.size());
+    auto quantize_group = [&](Index b, LinearInput g, const MatrixXd& H) {
+        for (std::size_t l = 0; l < 6; ++l) {
+            if (linear_inputs[l] != g) continue;
+            const Index index = b * 6 + static_cast<Index>(l);
+            MatrixXf& W = model.linear(index);
+            LinearOutcome q = method.run(W, H);
+            LinearReport r;
+            r.name = WebChar::linear_name(index);
+            r.rows = W.rows();
+            r.cols = W.cols();
+            r.bits_per_weight = q.bits_per_weight;
+            r.proxy_loss = q.proxy_loss;
+            r.relative_loss = q.proxy_loss / proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H);
+            r.percdamp = q.percdamp;
+            r.seconds = q.seconds;
+            W = q.Q;
+            if (layers && q.layer) layers->emplace_back(r.name, std::move(*q.layer));
+            if (on_linear) on_linear(r);
+            report.linears.push_back(std::move(r));
+        }
+    };
+    if (calibration == Calibration::offline) {
+        const auto hessians = offline_hessians(model, ids, T);
+        for (Index b = 0; b < static_cast<Index>(model.blocks.size()); ++b)
+            for (Index g = 0; g < 4; ++g)
+                quantize_group(b, static_cast<LinearInput>(g),
+                               hessians[static_cast<std::size_t>(b)][static_cast<std::size_t>(g)]);
+    } else {
+        Activations x = embed(model, ids, T);
+        for (Index b = 0; b < static_cast<Index>(model.blocks.size()); ++b) {
+            forward_block(model, b, x, T, [&](Index blk, LinearInput g, const Activations& a) {
+                HessianAccumulator acc(a.cols());
+                acc.add_rows(a);
+                quantize_group(blk, g, acc.finalize());
+            });
+        }
+    }
+    double bits = 0, weights = 0;
+    for (const LinearReport& r : report.linears) {
+        const double n = static_cast<double>(r.rows * r.cols);
+        bits += n * r.bits_per_weight;
+        weights += n;
+    }
+    report.bits_per_weight = bits / weights;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+}
+
+}  // namespace vqlib::lm

@@ -1,0 +1,25 @@
+#include "methods_common.hpp"
+
+#include <vqlib/gptvq.hpp>
+
+namespace vqlib::lm {
+
+void add_gptvq_methods(std::vector<Method>& out) {
+    struct Row {
+        Index dim;
+        double bpv;
+        const char* label;
+    };
+    const Row rows[] = {{1, 2.125, "1d-2.125"}, {2, 2.125, "2d-2.125"}, {2, 2.25, "2d-2.25"},
+                        {4, 2.125, "4d-2.125"}, {1, 3.125, "1d-3.125"}, {2, 3.125, "2d-3.125"},
+                        {1, 4.125, "1d-4.125"}, {2, 4.125, "2d-4.125"}};
+    for (const Row& r : rows) {
+        for (bool best : {false, true}) {
+            const GptvqConfig config = gptvq_presets::paper(r.dim, r.bpv, best);
+            out.push_back({std::string("gptvq-") + r.label + (best ? "-best" : "-ref"), "gptvq", config.name,
+                           [config](const MatrixXf& W, const MatrixXd& H) { return outcome(gptvq(W, H, config)); }});
+        }
+    }
+}
+
+}  // namespace vqlib::lm
