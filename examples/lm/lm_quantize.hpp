@@ -9,6 +9,7 @@
 
 #include <vqlib/hessian.hpp>
 #include <vqlib/io/layer_checkpoint.hpp>
+#include <vqlib/transform/incoherent_recipe.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -28,6 +29,8 @@ struct LinearOutcome {
     double percdamp = 0;
     double seconds = 0;
     std::optional<io::QuantizedLayer> layer;
+    /// Incoherence processing: the layer is in the rotated basis, the decode applies this.
+    std::optional<transform::IncoherenceTransform> rotation;
 };
 
 /// A named preset of some method, run on one linear.
@@ -42,6 +45,14 @@ struct Method {
 const std::vector<Method>& methods();
 const Method& find_method(const std::string& name);
 
+/// A quantized linear in its storage format, for decode kernels or checkpoints.
+struct QuantizedLinear {
+    std::string name;
+    Index index = 0;  // block * 6 + position in linear_names
+    io::QuantizedLayer layer;
+    std::optional<transform::IncoherenceTransform> rotation;
+};
+
 enum class Calibration { offline, sequential };
 inline const char* calibration_name(Calibration c) { return c == Calibration::offline ? "offline" : "sequential"; }
 
@@ -52,6 +63,9 @@ struct LinearReport {
     double proxy_loss = 0;
     /// proxy_loss / tr(W H W^T): the loss relative to quantizing the layer to zero.
     double relative_loss = 0;
+    /// The same relative loss under a held-out Hessian (of the fp32 model on other data), when
+    /// one was given: how well the fit to the calibration tokens carries over.
+    double holdout_relative_loss = std::numeric_limits<double>::quiet_NaN();
     double percdamp = 0;
     double seconds = 0;
 };
@@ -86,11 +100,14 @@ inline std::vector<std::array<MatrixXd, 4>> offline_hessians(const WebChar& fp, 
 
 /// Quantizes every linear of `model` in place (each weight replaced by its dequantized Q) with
 /// `method`, calibrated on `ids`. `on_linear` (if set) sees each linear's report as it finishes;
-/// `layers` (if given) receives each quantized layer under its PyTorch name.
+/// `layers` (if given) receives each quantized layer (with its rotation, if any); `holdout` (if
+/// given) adds held-out relative losses; `selected` (if set) picks the linears to quantize.
 inline ModelReport quantize_model(WebChar& model, std::span<const std::int32_t> ids, Index T,
                                   const Method& method, Calibration calibration,
                                   const std::function<void(const LinearReport&)>& on_linear = {},
-                                  std::vector<std::pair<std::string, io::QuantizedLayer>>* layers = nullptr) {
+                                  std::vector<QuantizedLinear>* layers = nullptr,
+                                  const std::vector<std::array<MatrixXd, 4>>* holdout = nullptr,
+                                  const std::function<bool(const std::string&)>& selected = {}) {
     const auto start = std::chrono::steady_clock::now();
     ModelReport report;
     report.method = method.name;
@@ -100,6 +117,7 @@ inline ModelReport quantize_model(WebChar& model, std::span<const std::int32_t> 
         for (std::size_t l = 0; l < 6; ++l) {
             if (linear_inputs[l] != g) continue;
             const Index index = b * 6 + static_cast<Index>(l);
+            if (selected && !selected(WebChar::linear_name(index))) continue;
             MatrixXf& W = model.linear(index);
             LinearOutcome q = method.run(W, H);
             LinearReport r;
@@ -109,10 +127,14 @@ inline ModelReport quantize_model(WebChar& model, std::span<const std::int32_t> 
             r.bits_per_weight = q.bits_per_weight;
             r.proxy_loss = q.proxy_loss;
             r.relative_loss = q.proxy_loss / proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H);
+            if (holdout) {
+                const MatrixXd& Hh = (*holdout)[static_cast<std::size_t>(b)][static_cast<std::size_t>(g)];
+                r.holdout_relative_loss = proxy_loss(W, q.Q, Hh) / proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), Hh);
+            }
             r.percdamp = q.percdamp;
             r.seconds = q.seconds;
             W = q.Q;
-            if (layers && q.layer) layers->emplace_back(r.name, std::move(*q.layer));
+            if (layers && q.layer) layers->push_back({r.name, index, std::move(*q.layer), std::move(q.rotation)});
             if (on_linear) on_linear(r);
             report.linears.push_back(std::move(r));
         }

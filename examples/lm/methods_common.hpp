@@ -4,6 +4,7 @@
 
 #include <vqlib/transform.hpp>
 
+#include <cstring>
 #include <utility>
 
 namespace vqlib::lm {
@@ -21,25 +22,25 @@ LinearOutcome outcome(Result&& r) {
     return o;
 }
 
-/// Any recipe run in a randomized-Hadamard basis (QuIP#'s incoherence processing): W' = R_out W
-/// R_in^T and H' = R_in H R_in^T are quantized, Q = R_out^T Q' R_in is returned and the loss is
-/// measured against the original W and H. The rotations are regenerated from the seed, so they
-/// cost no stored bits; the decode applies them (or multiplies with the restored Q, as here).
+/// The same with the recipe run in a randomized-Hadamard basis (vqlib::incoherent): the layer
+/// stays in the rotated basis and the rotation goes with it, for the decode kernels.
 template <class Recipe>
-LinearOutcome incoherent(const MatrixXf& W, const MatrixXd& H, const transform::IncoherenceOptions& options,
-                         Recipe&& recipe) {
-    const auto start = std::chrono::steady_clock::now();
-    const transform::IncoherenceTransform rotation(W.rows(), W.cols(), options);
-    MatrixXf Wt = W;
-    MatrixXd Ht = H;
-    rotation.transform_weights(Wt);
-    rotation.transform_hessian(Ht);
-    LinearOutcome o = recipe(Wt, Ht);
-    rotation.restore_weights(o.Q);
-    o.proxy_loss = proxy_loss(W, o.Q, H);
-    o.layer.reset();  // the stored layer lives in the rotated basis
-    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+LinearOutcome incoherent_outcome(const MatrixXf& W, const MatrixXd& H, std::uint64_t seed, Recipe&& recipe) {
+    transform::IncoherenceOptions options;
+    options.seed = seed;
+    auto r = vqlib::incoherent(W, H, options, recipe);
+    LinearOutcome o = outcome(std::move(r.result));
+    o.rotation.emplace(std::move(r.rotation));
     return o;
+}
+
+/// Seed of the rotations of a linear: from its shape and weights' first entries, so that every
+/// linear gets its own signs and reruns the same ones.
+inline std::uint64_t rotation_seed(const MatrixXf& W) {
+    std::uint64_t seed = static_cast<std::uint64_t>(W.rows()) * 1000003u + static_cast<std::uint64_t>(W.cols());
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, W.data(), sizeof bits);
+    return seed ^ (std::uint64_t{bits} << 20);
 }
 
 void add_gptq_methods(std::vector<Method>& out);

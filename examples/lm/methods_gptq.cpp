@@ -7,7 +7,8 @@ namespace vqlib::lm {
 void add_gptq_methods(std::vector<Method>& out) {
     for (int bits : {2, 3, 4}) {
         for (bool act : {false, true}) {
-            GptqConfig<IntGrid> config{IntGrid(bits, /*symmetric=*/false)};
+            // fp16 scales and integer zero points, as GPTQ's packed checkpoints store them.
+            GptqConfig<IntGrid> config{IntGrid(bits, /*symmetric=*/false, {}, ScaleStorage::fp16)};
             config.groups.size = 128;
             config.hessian.act_order = act;
             config.groups.static_groups = act;  // the group of each column stays implicit
@@ -16,6 +17,16 @@ void add_gptq_methods(std::vector<Method>& out) {
                            "INT" + std::to_string(bits) + " asymmetric, groups of 128" +
                                (act ? ", act-order with static groups" : ""),
                            [config](const MatrixXf& W, const MatrixXd& H) { return outcome(gptq(W, H, config)); }});
+            if (!act) continue;
+            out.push_back({name + "-had", "gptq",
+                           "INT" + std::to_string(bits) +
+                               " asymmetric, groups of 128, act-order with static groups, randomized Hadamard "
+                               "incoherence",
+                           [config](const MatrixXf& W, const MatrixXd& H) {
+                               return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
+                                   return gptq(Wr, Hr, config);
+                               });
+                           }});
         }
     }
 }

@@ -5,9 +5,11 @@
 //   vqlib-lm list                                   the presets
 //   vqlib-lm quantize --method gptvq-2d-2.125-best  per-linear table, bpw, perplexity
 //   vqlib-lm sweep --methods a,b,... --json out.json   several presets, both calibrations
+//   vqlib-lm check                                  what ctest runs (exit 1 on any failure)
 //
 // Options: --model DIR, --threads N, --calibration offline|sequential|both, --windows N (of the
 // 256 calibration windows), --eval-chars N (default: the protocol's 200,000), --json FILE.
+#include "decode.hpp"
 #include "lm_quantize.hpp"
 
 #include <vqlib/io/temporary_file.hpp>
@@ -37,13 +39,15 @@ struct Options {
     int threads = 0;
     std::string json;
     bool quiet = false;
+    bool holdout = false;
+    std::vector<std::string> only;
 };
 
 [[noreturn]] void usage(const std::string& why) {
     std::cerr << "vqlib-lm: " << why << "\n"
               << "usage: vqlib-lm eval|list|quantize|sweep [--model DIR] [--method NAME | --methods A,B,...]\n"
                  "                [--calibration offline|sequential|both] [--windows N] [--eval-chars N]\n"
-                 "                [--threads N] [--json FILE] [--quiet]\n";
+                 "                [--only SUBSTRING,...] [--holdout] [--threads N] [--json FILE] [--quiet]\n";
     std::exit(2);
 }
 
@@ -87,6 +91,12 @@ Options parse(int argc, char** argv) {
             o.threads = static_cast<int>(parse_index(flag, value()));
         } else if (flag == "--json") {
             o.json = value();
+        } else if (flag == "--only") {
+            std::stringstream list(value());
+            for (std::string m; std::getline(list, m, ',');)
+                if (!m.empty()) o.only.push_back(m);
+        } else if (flag == "--holdout") {
+            o.holdout = true;
         } else if (flag == "--quiet") {
             o.quiet = true;
         } else {
@@ -118,6 +128,7 @@ nlohmann::json to_json(const ModelReport& r, const Method& m, double ppl, double
                                 {"bits_per_weight", l.bits_per_weight},
                                 {"proxy_loss", l.proxy_loss},
                                 {"relative_loss", l.relative_loss},
+                                {"holdout_relative_loss", std::isnan(l.holdout_relative_loss) ? nlohmann::json() : nlohmann::json(l.holdout_relative_loss)},
                                 {"percdamp", l.percdamp},
                                 {"seconds", l.seconds}});
     }
@@ -125,13 +136,99 @@ nlohmann::json to_json(const ModelReport& r, const Method& m, double ppl, double
 }
 
 void print_linear(const LinearReport& l) {
-    std::printf("  %-22s %5lldx%-5lld %7.3f %12.5g %10.3e %8.4f %7.2f\n", l.name.c_str(),
+    std::printf("  %-22s %5lldx%-5lld %7.3f %12.5g %10.3e %10.3e %8.4f %7.2f\n", l.name.c_str(),
                 static_cast<long long>(l.rows), static_cast<long long>(l.cols), l.bits_per_weight,
-                l.proxy_loss, l.relative_loss, l.percdamp, l.seconds);
+                l.proxy_loss, l.relative_loss, l.holdout_relative_loss, l.percdamp, l.seconds);
+}
+
+/// What ctest runs: the forward pass against PyTorch's figures (perplexity, first-window logits,
+/// an offline Hessian), quantized perplexity, the decode kernels against the dequantized weights,
+/// and bit-identical sequential quantization for 1 and 2 threads.
+int check(const Options& o) {
+    int failures = 0;
+    auto expect = [&](bool ok, const std::string& what) {
+        std::printf("%s: %s\n", ok ? "ok" : "FAILED", what.c_str());
+        std::fflush(stdout);
+        if (!ok) ++failures;
+    };
+    const WebChar fp = load_web_char(o.model);
+    const Corpus corpus = load_corpus(o.model, fp.config);
+    const Reference ref = read_reference(o.model);
+    const Index T = fp.config.ctx;
+
+    // 1. The forward pass: logits of the first test window, then the protocol's perplexity.
+    const io::SafetensorsFile logits_file = io::read_safetensors(o.model / "reference_first_window_logits.safetensors");
+    const MatrixXf expected = lm::detail::tensor_matrix(logits_file, "logits", T, fp.config.vocab, "reference logits");
+    const Activations logits = forward(fp, std::span(corpus.test).first(static_cast<std::size_t>(T)), T);
+    const double logit_error = (MatrixXf(logits) - expected).cwiseAbs().maxCoeff();
+    expect(logit_error <= 1e-4 * std::max(1.0f, expected.cwiseAbs().maxCoeff()),
+           vqlib::detail::concat("first-window logits within ", logit_error, " of PyTorch's (max |logit| ",
+                                 expected.cwiseAbs().maxCoeff(), ")"));
+    const Perplexity base = test_perplexity(fp, corpus.test, ref.eval_chars);
+    const double rel = std::abs(base.perplexity / ref.fp32_test_perplexity - 1);
+    expect(rel <= 1e-4, vqlib::detail::concat("fp32 test perplexity ", base.perplexity, " (PyTorch ",
+                                              ref.fp32_test_perplexity, ", relative ", rel, ")"));
+
+    // 2. The offline Hessian of blocks.1.q on the 256 calibration windows against PyTorch's.
+    const std::vector<std::int32_t> ids = calibration_ids(corpus, ref, 256, T);
+    const auto hessians = offline_hessians(fp, ids, T);
+    const io::SafetensorsFile h_file = io::read_safetensors(o.model / "hessians" / "blocks.1.q.safetensors");
+    const MatrixXd h_ref =
+        lm::detail::tensor_matrix(h_file, "H", fp.config.d, fp.config.d, "reference Hessian").cast<double>();
+    const double h_error = (hessians[1][0] - h_ref).norm() / h_ref.norm();
+    expect(h_error <= 1e-5, vqlib::detail::concat("offline Hessian of blocks.1.q within ", h_error,
+                                                  " (relative Frobenius) of PyTorch's"));
+
+    // 3. GPTQ w4 g128, sequential: within 0.2% of fp32 (measured: +0.07%).
+    const std::vector<std::int32_t> calibration = calibration_ids(corpus, ref, o.windows, T);
+    {
+        WebChar model = fp;
+        const ModelReport report = quantize_model(model, calibration, T, find_method("gptq-w4g128"), Calibration::sequential);
+        const Perplexity q = test_perplexity(model, corpus.test, ref.eval_chars);
+        expect(q.perplexity > base.perplexity && q.perplexity <= 1.002 * base.perplexity,
+               vqlib::detail::concat("gptq-w4g128 sequential: ", report.bits_per_weight, " bpw, perplexity ",
+                                     q.perplexity, " (fp32 ", base.perplexity, ")"));
+    }
+
+    // 4. Decode kernels: GPTVQ 2D layers (rotated, so the rotation path runs too) and INT4 layers
+    //    through the fused GEMV, 8 tokens a call, against the dequantized weights in a GEMM.
+    const Index short_eval = 20000;
+    for (const char* name : {"gptvq-2d-2.125-best-had", "gptq-w4g128"}) {
+        WebChar model = fp;
+        std::vector<QuantizedLinear> layers;
+        quantize_model(model, calibration, T, find_method(name), Calibration::offline, {}, &layers);
+        const Perplexity dense = test_perplexity(model, corpus.test, short_eval);
+        for (const QuantizedLinear& l : layers)
+            model.blocks[static_cast<std::size_t>(l.index / 6)].kernel[static_cast<std::size_t>(l.index % 6)] =
+                decode_kernel(l.layer, l.name, l.rotation);
+        const Perplexity kernel = test_perplexity(model, corpus.test, short_eval);
+        const double d = std::abs(kernel.perplexity / dense.perplexity - 1);
+        expect(layers.size() == 24 && d <= 1e-5,
+               vqlib::detail::concat(name, " through the decode kernels: perplexity ", kernel.perplexity,
+                                     ", dequantized ", dense.perplexity, " (relative ", d, ", first ",
+                                     short_eval, " test characters)"));
+    }
+
+    // 5. Sequential quantization is bit-identical for 1 and 2 threads.
+    {
+        std::array<WebChar, 2> models = {fp, fp};
+        for (int t = 0; t < 2; ++t) {
+            set_num_threads(t + 1);
+            quantize_model(models[static_cast<std::size_t>(t)], calibration, T, find_method("gptvq-2d-2.125-best"),
+                           Calibration::sequential);
+        }
+        set_num_threads(o.threads);
+        bool same = true;
+        for (Index i = 0; i < fp.linear_count(); ++i) same = same && models[0].linear(i) == models[1].linear(i);
+        expect(same, "gptvq-2d-2.125-best sequential: the same weights with 1 and 2 threads");
+    }
+    std::printf("%s\n", failures == 0 ? "vqlib-lm check passed" : "vqlib-lm check FAILED");
+    return failures == 0 ? 0 : 1;
 }
 
 int run(const Options& o) {
     if (o.threads > 0) set_num_threads(o.threads);
+    if (o.command == "check") return check(o);
     if (o.command == "list") {
         for (const Method& m : methods()) std::printf("%-24s %-6s %s\n", m.name.c_str(), m.family.c_str(), m.description.c_str());
         return 0;
@@ -159,6 +256,23 @@ int run(const Options& o) {
     for (const std::string& name : o.methods) find_method(name);  // unknown names fail before any work
 
     const std::vector<std::int32_t> ids = calibration_ids(corpus, ref, o.windows, T);
+    // Held-out Hessians: the fp32 model on the windows of the test split after the evaluated
+    // characters (or, when they do not fit, the first ones), as many tokens as the calibration.
+    std::vector<std::array<MatrixXd, 4>> holdout;
+    if (o.holdout) {
+        const std::size_t tokens = ids.size();
+        std::size_t from = static_cast<std::size_t>(chars);
+        if (from + tokens > corpus.test.size()) from = 0;
+        holdout = offline_hessians(fp, std::span(corpus.test).subspan(from, tokens), T);
+    }
+    // --only: the linears whose name contains one of the given substrings (the rest stay fp32).
+    std::function<bool(const std::string&)> selected;
+    if (!o.only.empty())
+        selected = [&](const std::string& name) {
+            for (const std::string& part : o.only)
+                if (name.find(part) != std::string::npos) return true;
+            return false;
+        };
     nlohmann::json out;
     out["model"] = o.model.filename().string();
     out["fp32_perplexity"] = base.perplexity;
@@ -172,12 +286,15 @@ int run(const Options& o) {
             std::printf("\n%s (%s), %s calibration on %lld tokens\n", method.name.c_str(), method.description.c_str(),
                         calibration_name(cal), static_cast<long long>(ids.size()));
             if (!o.quiet)
-                std::printf("  %-22s %11s %7s %12s %10s %8s %7s\n", "linear", "shape", "bpw", "proxy loss",
-                            "relative", "damp", "s");
-            const ModelReport report = quantize_model(model, ids, T, method, cal, [&](const LinearReport& l) {
-                if (!o.quiet) print_linear(l);
-                std::fflush(stdout);
-            });
+                std::printf("  %-22s %11s %7s %12s %10s %10s %8s %7s\n", "linear", "shape", "bpw", "proxy loss",
+                            "relative", "held-out", "damp", "s");
+            const ModelReport report = quantize_model(
+                model, ids, T, method, cal,
+                [&](const LinearReport& l) {
+                    if (!o.quiet) print_linear(l);
+                    std::fflush(stdout);
+                },
+                nullptr, o.holdout ? &holdout : nullptr, selected);
             t = std::chrono::steady_clock::now();
             const Perplexity q = test_perplexity(model, corpus.test, chars);
             std::printf("%s %s: %.4f bits per weight, quantized in %.1f s; test perplexity %.6f (fp32 %.6f, %+.2f%%)\n",

@@ -48,10 +48,18 @@ inline const char* input_name(LinearInput g) {
     return names[static_cast<std::size_t>(g)];
 }
 
+/// A linear computed some other way than x W^T (decode.hpp: a quantized layer's decode kernel):
+/// (x: tokens x in, T: window length) -> tokens x out.
+using LinearKernel = std::function<Activations(const Activations&, Index)>;
+
 struct Block {
     Eigen::RowVectorXf ln1_weight, ln1_bias, ln2_weight, ln2_bias;
     /// q, k, v, o, up, down: out_features x in_features, as in PyTorch.
     std::array<MatrixXf, 6> linear;
+    /// When set, linear l runs kernel[l] instead of its weight.
+    std::array<LinearKernel, 6> kernel;
+
+    Activations apply(std::size_t l, const Activations& x, Index T) const;
 };
 
 struct WebChar {
@@ -328,6 +336,10 @@ inline Activations attention(const Activations& q, const Activations& k, const A
     return out;
 }
 
+inline Activations Block::apply(std::size_t l, const Activations& x, Index T) const {
+    return kernel[l] ? kernel[l](x, T) : lm::linear(x, linear[l], T);
+}
+
 inline void gelu_in_place(Activations& x, Index T) {
     const float r = static_cast<float>(1.0 / std::sqrt(2.0));
     for_row_ranges(x.rows(), T, [&](Index r0, Index r1) {
@@ -357,16 +369,16 @@ inline void forward_block(WebChar& m, Index b, Activations& x, Index T, const In
     };
     const Activations y = layer_norm(x, block.ln1_weight, block.ln1_bias, eps, T);
     tap(LinearInput::attention, y);
-    const Activations a = attention(linear(y, block.linear[0], T), linear(y, block.linear[1], T),
-                                    linear(y, block.linear[2], T), T, m.config.heads);
+    const Activations a = attention(block.apply(0, y, T), block.apply(1, y, T), block.apply(2, y, T),
+                                    T, m.config.heads);
     tap(LinearInput::output, a);
-    x += linear(a, block.linear[3], T);
+    x += block.apply(3, a, T);
     const Activations z = layer_norm(x, block.ln2_weight, block.ln2_bias, eps, T);
     tap(LinearInput::up, z);
-    Activations u = linear(z, block.linear[4], T);
+    Activations u = block.apply(4, z, T);
     gelu_in_place(u, T);
     tap(LinearInput::down, u);
-    x += linear(u, block.linear[5], T);
+    x += block.apply(5, u, T);
 }
 
 /// Logits (rows x vocab) of windows of T ids.

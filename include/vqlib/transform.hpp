@@ -6,5 +6,6 @@
 #include <vqlib/transform/hadamard_matrix.hpp>
 #include <vqlib/transform/hadamard_transform.hpp>
 #include <vqlib/transform/incoherence.hpp>
+#include <vqlib/transform/incoherent_recipe.hpp>
 #include <vqlib/transform/kernels.hpp>
 #include <vqlib/transform/randomized_hadamard.hpp>
