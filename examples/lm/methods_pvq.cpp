@@ -5,6 +5,20 @@
 namespace vqlib::lm {
 
 void add_pvq_methods(std::vector<Method>& out) {
+    // Lower rates and D = 64 (the shape index fits 128 bits up to 136 bits per group with 8 gain bits).
+    struct Row {
+        Index dim;
+        double bpw;
+        const char* name;
+    };
+    const Row rows[] = {{32, 2.125, "pvq-2.125-best"}, {64, 2.125, "pvq-d64-2.125-best"},
+                        {64, 2.09375, "pvq-d64-2.094-best"}, {64, 3.09375, "pvq-d64-3.094-best"},
+                        {64, 4.09375, "pvq-d64-4.094-best"}};
+    for (const Row& r : rows) {
+        const PvqConfig config = pvq_presets::best(r.dim, r.bpw);
+        out.push_back({r.name, "pvq", config.name,
+                       [config](const MatrixXf& W, const MatrixXd& H) { return outcome(pvq(W, H, config)); }});
+    }
     for (double bpw : {2.25, 3.25, 4.25}) {
         for (bool best : {false, true}) {
             const PvqConfig config = best ? pvq_presets::best(32, bpw) : pvq_presets::paper(32, bpw);

@@ -5,12 +5,14 @@
 //   vqlib-lm list                                   the presets
 //   vqlib-lm quantize --method gptvq-2d-2.125-best  per-linear table, bpw, perplexity
 //   vqlib-lm sweep --methods a,b,... --json out.json   several presets, both calibrations
+//   vqlib-lm plot --json a.json,b.json --svg out.svg  bpw against perplexity of sweep results
 //   vqlib-lm check                                  what ctest runs (exit 1 on any failure)
 //
 // Options: --model DIR, --threads N, --calibration offline|sequential|both, --windows N (of the
 // 256 calibration windows), --eval-chars N (default: the protocol's 200,000), --json FILE.
 #include "decode.hpp"
 #include "lm_quantize.hpp"
+#include "plot.hpp"
 
 #include <vqlib/io/temporary_file.hpp>
 
@@ -38,6 +40,7 @@ struct Options {
     Index eval_chars = 0;
     int threads = 0;
     std::string json;
+    std::string svg;
     bool quiet = false;
     bool holdout = false;
     std::vector<std::string> only;
@@ -45,9 +48,10 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& why) {
     std::cerr << "vqlib-lm: " << why << "\n"
-              << "usage: vqlib-lm eval|list|quantize|sweep [--model DIR] [--method NAME | --methods A,B,...]\n"
+              << "usage: vqlib-lm eval|list|quantize|sweep|check [--model DIR] [--method NAME | --methods A,B,...]\n"
                  "                [--calibration offline|sequential|both] [--windows N] [--eval-chars N]\n"
-                 "                [--only SUBSTRING,...] [--holdout] [--threads N] [--json FILE] [--quiet]\n";
+                 "                [--only SUBSTRING,...] [--holdout] [--threads N] [--json FILE] [--quiet]\n"
+                 "       vqlib-lm plot --json FILE[,FILE...] --svg FILE\n";
     std::exit(2);
 }
 
@@ -97,6 +101,8 @@ Options parse(int argc, char** argv) {
                 if (!m.empty()) o.only.push_back(m);
         } else if (flag == "--holdout") {
             o.holdout = true;
+        } else if (flag == "--svg") {
+            o.svg = value();
         } else if (flag == "--quiet") {
             o.quiet = true;
         } else {
@@ -226,9 +232,34 @@ int check(const Options& o) {
     return failures == 0 ? 0 : 1;
 }
 
+/// Reads --json (comma-separated sweep results), writes --svg.
+int plot(const Options& o) {
+    if (o.json.empty() || o.svg.empty()) usage("plot: give --json FILE[,FILE...] and --svg FILE");
+    std::vector<PlotPoint> points;
+    double fp32 = 0;
+    std::stringstream list(o.json);
+    for (std::string file; std::getline(list, file, ',');) {
+        const nlohmann::json j = lm::detail::read_json(file);
+        VQLIB_CHECK(j.contains("runs") && j["runs"].is_array() && j.contains("fp32_perplexity"), io_error, file,
+                    ": not a vqlib-lm sweep result (expected \"runs\" and \"fp32_perplexity\")");
+        fp32 = j["fp32_perplexity"].get<double>();
+        for (const auto& r : j["runs"])
+            points.push_back({r.at("method").get<std::string>(), r.at("family").get<std::string>(),
+                              r.at("calibration").get<std::string>(), r.at("bits_per_weight").get<double>(),
+                              r.at("perplexity").get<double>()});
+    }
+    const std::string svg = perplexity_svg(points, fp32, fp32 * 1.12);
+    io::detail::temporary_file file(o.svg, "SVG");
+    file.write(svg.data(), svg.size());
+    file.commit();
+    std::printf("wrote %s (%zu runs)\n", o.svg.c_str(), points.size());
+    return 0;
+}
+
 int run(const Options& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     if (o.command == "check") return check(o);
+    if (o.command == "plot") return plot(o);
     if (o.command == "list") {
         for (const Method& m : methods()) std::printf("%-24s %-6s %s\n", m.name.c_str(), m.family.c_str(), m.description.c_str());
         return 0;
