@@ -53,6 +53,17 @@ struct QuantizedLinear {
     std::optional<transform::IncoherenceTransform> rotation;
 };
 
+/// The presets chosen end to end on web-char (docs/lm.md): per family and target rate, the run of
+/// lowest test perplexity, with the reference fixture of the same rate (if there is one) that
+/// `vqlib-lm check` compares its layer loss with.
+struct EndToEndPreset {
+    const char* family;
+    double target_bpw;
+    const char* method;
+    const char* fixture;  // folder in tests/data/reference/layer_256x512, or nullptr
+};
+const std::vector<EndToEndPreset>& end_to_end_presets();
+
 enum class Calibration { offline, sequential };
 inline const char* calibration_name(Calibration c) { return c == Calibration::offline ? "offline" : "sequential"; }
 

@@ -5,6 +5,20 @@
 namespace vqlib::lm {
 
 void add_gptq_methods(std::vector<Method>& out) {
+    {
+        // INT2 in groups of 64 (2.28 bpw), act-order with static groups, incoherence processing.
+        GptqConfig<IntGrid> config{IntGrid(2, /*symmetric=*/false, {}, ScaleStorage::fp16)};
+        config.groups.size = 64;
+        config.hessian.act_order = true;
+        config.groups.static_groups = true;
+        out.push_back({"gptq-w2g64-act-had", "gptq",
+                       "INT2 asymmetric, groups of 64, act-order with static groups, randomized Hadamard incoherence",
+                       [config](const MatrixXf& W, const MatrixXd& H) {
+                           return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
+                               return gptq(Wr, Hr, config);
+                           });
+                       }});
+    }
     for (int bits : {2, 3, 4}) {
         for (bool act : {false, true}) {
             // fp16 scales and integer zero points, as GPTQ's packed checkpoints store them.

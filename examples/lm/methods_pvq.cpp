@@ -5,15 +5,15 @@
 namespace vqlib::lm {
 
 void add_pvq_methods(std::vector<Method>& out) {
-    // Lower rates and D = 64 (the shape index fits 128 bits up to 136 bits per group with 8 gain bits).
+    // Lower rates, and D = 64 where its shape index fits 128 bits (up to 2.125 bpw with 8 gain bits).
     struct Row {
         Index dim;
         double bpw;
         const char* name;
     };
     const Row rows[] = {{32, 2.125, "pvq-2.125-best"}, {64, 2.125, "pvq-d64-2.125-best"},
-                        {64, 2.09375, "pvq-d64-2.094-best"}, {64, 3.09375, "pvq-d64-3.094-best"},
-                        {64, 4.09375, "pvq-d64-4.094-best"}};
+                        {64, 2.09375, "pvq-d64-2.094-best"}, {32, 3.125, "pvq-3.125-best"},
+                        {32, 4.125, "pvq-4.125-best"}};
     for (const Row& r : rows) {
         const PvqConfig config = pvq_presets::best(r.dim, r.bpw);
         out.push_back({r.name, "pvq", config.name,

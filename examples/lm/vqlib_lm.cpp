@@ -14,6 +14,7 @@
 #include "lm_quantize.hpp"
 #include "plot.hpp"
 
+#include <vqlib/io/npy.hpp>
 #include <vqlib/io/temporary_file.hpp>
 
 #include <cstdio>
@@ -228,6 +229,21 @@ int check(const Options& o) {
         for (Index i = 0; i < fp.linear_count(); ++i) same = same && models[0].linear(i) == models[1].linear(i);
         expect(same, "gptvq-2d-2.125-best sequential: the same weights with 1 and 2 threads");
     }
+    // 6. The end-to-end presets on the reference layer fixture (tests/data/reference/layer_256x512):
+    //    none may lose more than the reference implementation's run at the same rate.
+    {
+        const std::filesystem::path dir = std::filesystem::path(VQLIB_FIXTURES_DIR) / "reference" / "layer_256x512";
+        const MatrixXf W = vqlib::load_npy_matrix(dir / "W.npy");
+        const MatrixXd H = vqlib::load_npy_matrix_d(dir / "H.npy");
+        for (const EndToEndPreset& p : end_to_end_presets()) {
+            if (p.fixture == nullptr) continue;
+            const nlohmann::json meta = lm::detail::read_json(dir / p.fixture / "meta.json");
+            const double reference = meta.at("proxy_loss").get<double>();
+            const double loss = find_method(p.method).run(W, H).proxy_loss;
+            expect(loss <= reference, vqlib::detail::concat(p.method, " on the layer fixture: proxy loss ", loss,
+                                                            " (the reference's ", p.fixture, ": ", reference, ")"));
+        }
+    }
     std::printf("%s\n", failures == 0 ? "vqlib-lm check passed" : "vqlib-lm check FAILED");
     return failures == 0 ? 0 : 1;
 }
@@ -333,15 +349,15 @@ int run(const Options& o) {
                         q.perplexity, base.perplexity, 100 * (q.perplexity / base.perplexity - 1));
             std::fflush(stdout);
             out["runs"].push_back(to_json(report, method, q.perplexity, base.perplexity));
+            if (!o.json.empty()) {  // after every run (atomically), so a long sweep keeps what it measured
+                const std::string text = out.dump(1) + "\n";
+                io::detail::temporary_file file(o.json, "JSON");
+                file.write(text.data(), text.size());
+                file.commit();
+            }
         }
     }
-    if (!o.json.empty()) {
-        const std::string text = out.dump(1) + "\n";
-        io::detail::temporary_file file(o.json, "JSON");
-        file.write(text.data(), text.size());
-        file.commit();
-        std::printf("\nwrote %s\n", o.json.c_str());
-    }
+    if (!o.json.empty()) std::printf("\nwrote %s\n", o.json.c_str());
     return 0;
 }
 
