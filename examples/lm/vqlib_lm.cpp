@@ -9,7 +9,9 @@
 //   vqlib-lm check                                  what ctest runs (exit 1 on any failure)
 //
 // Options: --model DIR, --threads N, --calibration offline|sequential|both, --windows N (of the
-// 256 calibration windows), --eval-chars N (default: the protocol's 200,000), --json FILE.
+// 256 calibration windows), --eval-chars N (default: the protocol's 200,000), --json FILE,
+// --only SUBSTRING,... (quantize only those linears), --holdout (held-out losses too),
+// --kernels (evaluate again through the decode kernels).
 #include "decode.hpp"
 #include "lm_quantize.hpp"
 #include "plot.hpp"
@@ -44,6 +46,7 @@ struct Options {
     std::string svg;
     bool quiet = false;
     bool holdout = false;
+    bool kernels = false;
     std::vector<std::string> only;
 };
 
@@ -51,7 +54,7 @@ struct Options {
     std::cerr << "vqlib-lm: " << why << "\n"
               << "usage: vqlib-lm eval|list|quantize|sweep|check [--model DIR] [--method NAME | --methods A,B,...]\n"
                  "                [--calibration offline|sequential|both] [--windows N] [--eval-chars N]\n"
-                 "                [--only SUBSTRING,...] [--holdout] [--threads N] [--json FILE] [--quiet]\n"
+                 "                [--only SUBSTRING,...] [--holdout] [--kernels] [--threads N] [--json FILE] [--quiet]\n"
                  "       vqlib-lm plot --json FILE[,FILE...] --svg FILE\n";
     std::exit(2);
 }
@@ -100,6 +103,8 @@ Options parse(int argc, char** argv) {
             std::stringstream list(value());
             for (std::string m; std::getline(list, m, ',');)
                 if (!m.empty()) o.only.push_back(m);
+        } else if (flag == "--kernels") {
+            o.kernels = true;
         } else if (flag == "--holdout") {
             o.holdout = true;
         } else if (flag == "--svg") {
@@ -330,6 +335,7 @@ int run(const Options& o) {
         const Method& method = find_method(name);
         for (Calibration cal : o.calibrations) {
             WebChar model = fp;
+            std::vector<QuantizedLinear> layers;
             std::printf("\n%s (%s), %s calibration on %lld tokens\n", method.name.c_str(), method.description.c_str(),
                         calibration_name(cal), static_cast<long long>(ids.size()));
             if (!o.quiet)
@@ -341,7 +347,7 @@ int run(const Options& o) {
                     if (!o.quiet) print_linear(l);
                     std::fflush(stdout);
                 },
-                nullptr, o.holdout ? &holdout : nullptr, selected);
+                o.kernels ? &layers : nullptr, o.holdout ? &holdout : nullptr, selected);
             t = std::chrono::steady_clock::now();
             const Perplexity q = test_perplexity(model, corpus.test, chars);
             std::printf("%s %s: %.4f bits per weight, quantized in %.1f s; test perplexity %.6f (fp32 %.6f, %+.2f%%)\n",
@@ -349,6 +355,17 @@ int run(const Options& o) {
                         q.perplexity, base.perplexity, 100 * (q.perplexity / base.perplexity - 1));
             std::fflush(stdout);
             out["runs"].push_back(to_json(report, method, q.perplexity, base.perplexity));
+            if (o.kernels) {
+                // The same model with every quantized linear run by its decode kernel (8 tokens a call).
+                for (const QuantizedLinear& l : layers)
+                    model.blocks[static_cast<std::size_t>(l.index / 6)].kernel[static_cast<std::size_t>(l.index % 6)] =
+                        decode_kernel(l.layer, l.name, l.rotation);
+                t = std::chrono::steady_clock::now();
+                const Perplexity k = test_perplexity(model, corpus.test, chars);
+                std::printf("%s %s through the decode kernels: test perplexity %.6f (dequantized %.6f; %.1f s)\n",
+                            method.name.c_str(), calibration_name(cal), k.perplexity, q.perplexity, seconds_since(t));
+                out["runs"].back()["kernel_perplexity"] = k.perplexity;
+            }
             if (!o.json.empty()) {  // after every run (atomically), so a long sweep keeps what it measured
                 const std::string text = out.dump(1) + "\n";
                 io::detail::temporary_file file(o.json, "JSON");
