@@ -96,11 +96,10 @@ struct ModelReport {
 /// block and input (q/k/v share theirs), in float64.
 inline std::vector<std::array<MatrixXd, 4>> offline_hessians(const WebChar& fp, std::span<const std::int32_t> ids,
                                                              Index T) {
-    WebChar m = fp;
-    std::vector<std::array<MatrixXd, 4>> out(m.blocks.size());
-    Activations x = embed(m, ids, T);
-    for (Index b = 0; b < static_cast<Index>(m.blocks.size()); ++b) {
-        forward_block(m, b, x, T, [&](Index blk, LinearInput g, const Activations& a) {
+    std::vector<std::array<MatrixXd, 4>> out(fp.blocks.size());
+    Activations x = embed(fp, ids, T);
+    for (Index b = 0; b < static_cast<Index>(fp.blocks.size()); ++b) {
+        forward_block(fp, b, x, T, [&](Index blk, LinearInput g, const Activations& a) {
             HessianAccumulator acc(a.cols());
             acc.add_rows(a);
             out[static_cast<std::size_t>(blk)][static_cast<std::size_t>(g)] = acc.finalize();

@@ -23,10 +23,6 @@ const Method& find_method(const std::string& name) {
     throw invalid_argument(vqlib::detail::concat("method \"", name, "\": expected one of ", known));
 }
 
-}  // namespace vqlib::lm
-
-namespace vqlib::lm {
-
 const std::vector<EndToEndPreset>& end_to_end_presets() {
     // Chosen by test perplexity on web-char (docs/lm.md has the measurements).
     static const std::vector<EndToEndPreset> table = {

@@ -43,6 +43,17 @@ inline std::uint64_t rotation_seed(const MatrixXf& W) {
     return seed ^ (std::uint64_t{bits} << 20);
 }
 
+/// Method::run for a recipe call run(W, H): its result as is, or under incoherence processing
+/// with the linear's own rotation seed.
+template <class Run>
+auto direct(Run run) {
+    return [run](const MatrixXf& W, const MatrixXd& H) { return outcome(run(W, H)); };
+}
+template <class Run>
+auto rotated(Run run) {
+    return [run](const MatrixXf& W, const MatrixXd& H) { return incoherent_outcome(W, H, rotation_seed(W), run); };
+}
+
 void add_gptq_methods(std::vector<Method>& out);
 void add_gptvq_methods(std::vector<Method>& out);
 void add_vptq_methods(std::vector<Method>& out);

@@ -13,11 +13,7 @@ void add_gptq_methods(std::vector<Method>& out) {
         config.groups.static_groups = true;
         out.push_back({"gptq-w2g64-act-had", "gptq",
                        "INT2 asymmetric, groups of 64, act-order with static groups, randomized Hadamard incoherence",
-                       [config](const MatrixXf& W, const MatrixXd& H) {
-                           return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
-                               return gptq(Wr, Hr, config);
-                           });
-                       }});
+                       rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptq(Wr, Hr, config); })});
     }
     for (int bits : {2, 3, 4}) {
         for (bool act : {false, true}) {
@@ -30,17 +26,13 @@ void add_gptq_methods(std::vector<Method>& out) {
             out.push_back({name, "gptq",
                            "INT" + std::to_string(bits) + " asymmetric, groups of 128" +
                                (act ? ", act-order with static groups" : ""),
-                           [config](const MatrixXf& W, const MatrixXd& H) { return outcome(gptq(W, H, config)); }});
+                           direct([config](const MatrixXf& W, const MatrixXd& H) { return gptq(W, H, config); })});
             if (!act) continue;
             out.push_back({name + "-had", "gptq",
                            "INT" + std::to_string(bits) +
                                " asymmetric, groups of 128, act-order with static groups, randomized Hadamard "
                                "incoherence",
-                           [config](const MatrixXf& W, const MatrixXd& H) {
-                               return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
-                                   return gptq(Wr, Hr, config);
-                               });
-                           }});
+                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptq(Wr, Hr, config); })});
         }
     }
 }

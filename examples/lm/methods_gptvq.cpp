@@ -30,25 +30,17 @@ void add_gptvq_methods(std::vector<Method>& out) {
             v.apply(config);
             out.push_back({std::string("gptvq-2d-2.125-best-had") + v.suffix, "gptvq",
                            config.name + ", Hadamard incoherence, " + v.what,
-                           [config](const MatrixXf& W, const MatrixXd& H) {
-                               return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
-                                   return gptvq(Wr, Hr, config);
-                               });
-                           }});
+                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
         }
     }
     for (const Row& r : rows) {
         for (bool best : {false, true}) {
             const GptvqConfig config = gptvq_presets::paper(r.dim, r.bpv, best);
             out.push_back({std::string("gptvq-") + r.label + (best ? "-best" : "-ref"), "gptvq", config.name,
-                           [config](const MatrixXf& W, const MatrixXd& H) { return outcome(gptvq(W, H, config)); }});
+                           direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
             if (!best) continue;
             out.push_back({std::string("gptvq-") + r.label + "-best-had", "gptvq", config.name + ", Hadamard incoherence",
-                           [config](const MatrixXf& W, const MatrixXd& H) {
-                               return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
-                                   return gptvq(Wr, Hr, config);
-                               });
-                           }});
+                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
         }
     }
 }

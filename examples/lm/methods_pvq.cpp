@@ -17,14 +17,14 @@ void add_pvq_methods(std::vector<Method>& out) {
     for (const Row& r : rows) {
         const PvqConfig config = pvq_presets::best(r.dim, r.bpw);
         out.push_back({r.name, "pvq", config.name,
-                       [config](const MatrixXf& W, const MatrixXd& H) { return outcome(pvq(W, H, config)); }});
+                       direct([config](const MatrixXf& W, const MatrixXd& H) { return pvq(W, H, config); })});
     }
     for (double bpw : {2.25, 3.25, 4.25}) {
         for (bool best : {false, true}) {
             const PvqConfig config = best ? pvq_presets::best(32, bpw) : pvq_presets::paper(32, bpw);
             const std::string rate = bpw == 2.25 ? "2.25" : bpw == 3.25 ? "3.25" : "4.25";
             out.push_back({"pvq-" + rate + (best ? "-best" : "-paper"), "pvq", config.name,
-                           [config](const MatrixXf& W, const MatrixXd& H) { return outcome(pvq(W, H, config)); }});
+                           direct([config](const MatrixXf& W, const MatrixXd& H) { return pvq(W, H, config); })});
         }
     }
 }

@@ -18,13 +18,9 @@ void add_vptq_methods(std::vector<Method>& out) {
     for (const Row& r : rows) {
         const VptqConfig config = r.config;
         out.push_back({r.name, "vptq", config.name,
-                       [config](const MatrixXf& W, const MatrixXd& H) { return outcome(vptq(W, H, config)); }});
+                       direct([config](const MatrixXf& W, const MatrixXd& H) { return vptq(W, H, config); })});
         out.push_back({std::string(r.name) + "-had", "vptq", config.name + ", Hadamard incoherence",
-                       [config](const MatrixXf& W, const MatrixXd& H) {
-                           return incoherent_outcome(W, H, rotation_seed(W), [&](const MatrixXf& Wr, const MatrixXd& Hr) {
-                               return vptq(Wr, Hr, config);
-                           });
-                       }});
+                       rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return vptq(Wr, Hr, config); })});
     }
 }
 

@@ -349,7 +349,8 @@ inline void gelu_in_place(Activations& x, Index T) {
 }
 
 /// Called at each linear input of a block, before that group's linears run: (block index, which
-/// input, the input activations). The callback may change the block's weights of that group.
+/// input, the input activations). The callback may change that group's weights through its own
+/// reference to the model: forward_block reads them only after the callback returns.
 using InputCallback = std::function<void(Index, LinearInput, const Activations&)>;
 
 /// The embedding of windows of token ids (each window `T` ids, concatenated).
@@ -361,8 +362,8 @@ inline Activations embed(const WebChar& m, std::span<const std::int32_t> ids, In
 }
 
 /// One block on windows of T rows, in place; calls `on_input` (if set) at each linear input.
-inline void forward_block(WebChar& m, Index b, Activations& x, Index T, const InputCallback& on_input = {}) {
-    Block& block = m.blocks[static_cast<std::size_t>(b)];
+inline void forward_block(const WebChar& m, Index b, Activations& x, Index T, const InputCallback& on_input = {}) {
+    const Block& block = m.blocks[static_cast<std::size_t>(b)];
     const double eps = m.config.eps;
     auto tap = [&](LinearInput g, const Activations& a) {
         if (on_input) on_input(b, g, a);
@@ -384,9 +385,7 @@ inline void forward_block(WebChar& m, Index b, Activations& x, Index T, const In
 /// Logits (rows x vocab) of windows of T ids.
 inline Activations forward(const WebChar& m, std::span<const std::int32_t> ids, Index T) {
     Activations x = embed(m, ids, T);
-    // forward_block takes the model mutably for the callback's sake; without one it changes nothing.
-    WebChar& model = const_cast<WebChar&>(m);
-    for (Index b = 0; b < static_cast<Index>(m.blocks.size()); ++b) forward_block(model, b, x, T);
+    for (Index b = 0; b < static_cast<Index>(m.blocks.size()); ++b) forward_block(m, b, x, T);
     return linear(layer_norm(x, m.lnf_weight, m.lnf_bias, m.config.eps, T), m.head, T);
 }
 
