@@ -814,10 +814,19 @@ inline bool valid_utf8(const std::string& text) {
     }
 }
 
-/// A file plan: the header bytes (padded) and the tensors in data order.
+/// One tensor as a file plan sees it: name, dtype, shape and byte size.
+struct st_entry {
+    const std::string* name;
+    Dtype dtype;
+    const std::vector<std::int64_t>* shape;
+    std::uint64_t bytes;
+};
+
+/// A file plan: the header bytes (padded) and the tensors in data order (indices into the
+/// entries the plan was made from).
 struct st_plan {
     std::string header;  // padded JSON
-    std::vector<std::pair<const std::string*, const Tensor*>> order;
+    std::vector<std::size_t> order;
     std::uint64_t data_size = 0;
 };
 
@@ -826,10 +835,12 @@ template <class Exception, class... Parts>
     throw Exception(::vqlib::detail::concat("cannot save safetensors ", where, ": ", parts...));
 }
 
-inline st_plan plan_safetensors(const TensorMap& tensors, const Metadata& metadata,
-                                std::string_view where) {
+/// The plan of a file holding `entries` (sorted by name, unique) and `metadata`.
+inline st_plan plan_entries(const std::vector<st_entry>& entries, const Metadata& metadata,
+                            std::string_view where) {
     st_plan plan;
-    for (const auto& [name, tensor] : tensors) {
+    for (std::size_t k = 0; k < entries.size(); ++k) {
+        const std::string& name = *entries[k].name;
         if (name.empty()) st_refuse<invalid_argument>(where, "a tensor has an empty name");
         if (name == "__metadata__")
             st_refuse<invalid_argument>(where,
@@ -837,16 +848,10 @@ inline st_plan plan_safetensors(const TensorMap& tensors, const Metadata& metada
         if (!valid_utf8(name))
             st_refuse<invalid_argument>(where, "tensor name '", escaped(name),
                                         "' is not valid UTF-8");
-        const auto bytes = checked_byte_size(tensor.shape, dtype_size(tensor.dtype));
-        if (!bytes)
-            st_refuse<shape_error>(where, "tensor '", name, "': shape ",
-                                   shape_string(tensor.shape),
-                                   " has a negative dimension or overflows");
-        if (tensor.data.size() != *bytes)
-            st_refuse<shape_error>(where, "tensor '", name, "' holds ", tensor.data.size(),
-                                   " bytes but shape ", shape_string(tensor.shape), " of ",
-                                   dtype_name(tensor.dtype), " needs ", *bytes, " bytes");
-        plan.order.emplace_back(&name, &tensor);
+        if (k > 0 && !(*entries[k - 1].name < name))
+            st_refuse<invalid_argument>(where, "tensor '", escaped(name),
+                                        "' is listed twice or out of order");
+        plan.order.push_back(k);
     }
     for (const auto& [key, value] : metadata) {
         if (!valid_utf8(key))
@@ -857,8 +862,8 @@ inline st_plan plan_safetensors(const TensorMap& tensors, const Metadata& metada
                                         "' is not valid UTF-8");
     }
     // Larger elements first, then by name: every offset is a multiple of its element size.
-    std::stable_sort(plan.order.begin(), plan.order.end(), [](const auto& a, const auto& b) {
-        return dtype_size(a.second->dtype) > dtype_size(b.second->dtype);
+    std::stable_sort(plan.order.begin(), plan.order.end(), [&](std::size_t a, std::size_t b) {
+        return dtype_size(entries[a].dtype) > dtype_size(entries[b].dtype);
     });
 
     nlohmann::ordered_json json = nlohmann::ordered_json::object();
@@ -868,19 +873,38 @@ inline st_plan plan_safetensors(const TensorMap& tensors, const Metadata& metada
         json["__metadata__"] = std::move(object);
     }
     std::uint64_t offset = 0;
-    for (const auto& [name, tensor] : plan.order) {
-        const std::uint64_t end = offset + tensor->data.size();
+    for (const std::size_t k : plan.order) {
+        const std::uint64_t end = offset + entries[k].bytes;
         nlohmann::ordered_json entry = nlohmann::ordered_json::object();
-        entry["dtype"] = std::string(dtype_name(tensor->dtype));
-        entry["shape"] = tensor->shape;
+        entry["dtype"] = std::string(dtype_name(entries[k].dtype));
+        entry["shape"] = *entries[k].shape;
         entry["data_offsets"] = {offset, end};
-        json[*name] = std::move(entry);
+        json[*entries[k].name] = std::move(entry);
         offset = end;
     }
     plan.data_size = offset;
     plan.header = json.dump();
     plan.header.append((8 - plan.header.size() % 8) % 8, ' ');
     return plan;
+}
+
+/// The entries of `tensors`, each checked against its shape and dtype.
+inline std::vector<st_entry> tensor_entries(const TensorMap& tensors, std::string_view where) {
+    std::vector<st_entry> entries;
+    entries.reserve(tensors.size());
+    for (const auto& [name, tensor] : tensors) {
+        const auto bytes = checked_byte_size(tensor.shape, dtype_size(tensor.dtype));
+        if (!bytes)
+            st_refuse<shape_error>(where, "tensor '", name, "': shape ",
+                                   shape_string(tensor.shape),
+                                   " has a negative dimension or overflows");
+        if (tensor.data.size() != *bytes)
+            st_refuse<shape_error>(where, "tensor '", name, "' holds ", tensor.data.size(),
+                                   " bytes but shape ", shape_string(tensor.shape), " of ",
+                                   dtype_name(tensor.dtype), " needs ", *bytes, " bytes");
+        entries.push_back({&name, tensor.dtype, &tensor.shape, *bytes});
+    }
+    return entries;
 }
 
 inline void store_u64_le(std::uint64_t value, std::uint8_t* out) {
@@ -894,14 +918,18 @@ inline void store_u64_le(std::uint64_t value, std::uint8_t* out) {
 /// shape_error for a tensor whose data size does not match its shape and dtype.
 inline std::vector<std::uint8_t> serialize_safetensors(const TensorMap& tensors,
                                                        const Metadata& metadata = {}) {
-    const detail::st_plan plan = detail::plan_safetensors(tensors, metadata, "data");
+    const auto entries = detail::tensor_entries(tensors, "data");
+    const detail::st_plan plan = detail::plan_entries(entries, metadata, "data");
     std::vector<std::uint8_t> bytes(8 + plan.header.size() + plan.data_size);
     detail::store_u64_le(plan.header.size(), bytes.data());
     std::memcpy(bytes.data() + 8, plan.header.data(), plan.header.size());
     std::uint8_t* out = bytes.data() + 8 + plan.header.size();
-    for (const auto& [name, tensor] : plan.order) {
-        if (!tensor->data.empty()) std::memcpy(out, tensor->data.data(), tensor->data.size());
-        out += tensor->data.size();
+    std::vector<const Tensor*> by_index;
+    for (const auto& [name, tensor] : tensors) by_index.push_back(&tensor);
+    for (const std::size_t k : plan.order) {
+        const Tensor& tensor = *by_index[k];
+        if (!tensor.data.empty()) std::memcpy(out, tensor.data.data(), tensor.data.size());
+        out += tensor.data.size();
     }
     return bytes;
 }
@@ -916,21 +944,75 @@ inline std::vector<std::uint8_t> serialize_safetensors(const SafetensorsFile& fi
 /// invalid_argument or shape_error, before creating anything, for invalid tensors or metadata.
 inline void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
                               const Metadata& metadata = {}) {
-    const detail::st_plan plan =
-        detail::plan_safetensors(tensors, metadata, detail::file_description(path));
+    const std::string where = detail::file_description(path);
+    const auto entries = detail::tensor_entries(tensors, where);
+    const detail::st_plan plan = detail::plan_entries(entries, metadata, where);
+    std::vector<const Tensor*> by_index;
+    for (const auto& [name, tensor] : tensors) by_index.push_back(&tensor);
     detail::temporary_file out(path, "safetensors");
     std::array<std::uint8_t, 8> length{};
     detail::store_u64_le(plan.header.size(), length.data());
     out.write(length.data(), length.size());
     out.write(plan.header.data(), plan.header.size());
-    for (const auto& [name, tensor] : plan.order)
-        out.write(tensor->data.data(), tensor->data.size());
+    for (const std::size_t k : plan.order)
+        out.write(by_index[k]->data.data(), by_index[k]->data.size());
     out.commit();
 }
 
 /// As write_safetensors(path, file.tensors, file.metadata).
 inline void write_safetensors(const std::filesystem::path& path, const SafetensorsFile& file) {
     write_safetensors(path, file.tensors, file.metadata);
+}
+
+/// A tensor of a file written by write_safetensors_streamed: its name, dtype and shape up front,
+/// its data produced by `load` only when the writer reaches it.
+struct TensorSource {
+    std::string name;
+    Dtype dtype = Dtype::F32;
+    std::vector<std::int64_t> shape;
+    std::function<Tensor()> load;
+};
+
+/// Writes the same file as write_safetensors would for the tensors the sources load, holding
+/// one tensor in memory at a time (the data of a model larger than memory). Atomic as
+/// write_safetensors. Throws invalid_argument (before creating anything) for a duplicate,
+/// empty, reserved or non-UTF-8 name, shape_error for an overflowing shape, and invalid_argument
+/// if a source loads a tensor whose dtype or shape differ from the ones it declared (nothing is
+/// left behind then either).
+inline void write_safetensors_streamed(const std::filesystem::path& path,
+                                       std::vector<TensorSource> sources,
+                                       const Metadata& metadata = {}) {
+    const std::string where = detail::file_description(path);
+    std::sort(sources.begin(), sources.end(),
+              [](const TensorSource& a, const TensorSource& b) { return a.name < b.name; });
+    std::vector<detail::st_entry> entries;
+    entries.reserve(sources.size());
+    for (const TensorSource& s : sources) {
+        const auto bytes = detail::checked_byte_size(s.shape, dtype_size(s.dtype));
+        if (!bytes)
+            detail::st_refuse<shape_error>(where, "tensor '", s.name, "': shape ",
+                                           detail::shape_string(s.shape),
+                                           " has a negative dimension or overflows");
+        if (!s.load) detail::st_refuse<invalid_argument>(where, "tensor '", s.name, "' has no source");
+        entries.push_back({&s.name, s.dtype, &s.shape, *bytes});
+    }
+    const detail::st_plan plan = detail::plan_entries(entries, metadata, where);
+    detail::temporary_file out(path, "safetensors");
+    std::array<std::uint8_t, 8> length{};
+    detail::store_u64_le(plan.header.size(), length.data());
+    out.write(length.data(), length.size());
+    out.write(plan.header.data(), plan.header.size());
+    for (const std::size_t k : plan.order) {
+        const TensorSource& s = sources[k];
+        const Tensor t = s.load();
+        if (t.dtype != s.dtype || t.shape != s.shape || t.data.size() != entries[k].bytes)
+            detail::st_refuse<invalid_argument>(
+                where, "tensor '", s.name, "' was declared ", dtype_name(s.dtype), " ",
+                detail::shape_string(s.shape), " but its source gave ", dtype_name(t.dtype), " ",
+                detail::shape_string(t.shape), " with ", t.data.size(), " bytes");
+        out.write(t.data.data(), t.data.size());
+    }
+    out.commit();
 }
 
 }  // namespace vqlib::io
