@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
         const Report resumed = quantize_checkpoint(o);
         std::size_t skipped = 0;
         for (const auto& r : resumed.linears) skipped += r.resumed ? 1 : 0;
-        (void)skipped;
+        std::cout << "info  the rerun resumed " << skipped << " persisted linears\n";
         expect(bytes_of(o.out / "model.vqlib.safetensors") == bytes_of(all.out / "model.vqlib.safetensors") &&
                    bytes_of(o.out / "dequantized/model.safetensors") == bytes_of(all.out / "dequantized/model.safetensors"),
                "resumed run byte-identical to an uninterrupted one");

@@ -1,4 +1,4 @@
-// vqlib-quantize: whole checkpoints in, quantized checkpoints out. See README.md beside this file.
+// vqlib-quantize: whole checkpoints in, quantized checkpoints out (docs/quantize.md).
 #include "tool.hpp"
 
 #include <csignal>

@@ -149,8 +149,8 @@ public:
         const double eta = done_ > 0 ? elapsed * (total_ - done_) / done_ : 0;
         const int eta_s = static_cast<int>(std::lround(eta));
         char line[512];
-        std::snprintf(line, sizeof line, "%s[%zu/%zu] %-40s %-22s %6.3f bpw  rel %.3e  %6.1fs%s  ETA %d:%02d",
-                      rank_ > 0 || tty_ ? "" : "", finished_, count_, r.name.c_str(), r.method.c_str(),
+        std::snprintf(line, sizeof line, "[%zu/%zu] %-40s %-22s %6.3f bpw  rel %.3e  %6.1fs%s  ETA %d:%02d",
+                      finished_, count_, r.name.c_str(), r.method.c_str(),
                       r.bits_per_weight, r.relative_loss, r.seconds, r.resumed ? " (resumed)" : "", eta_s / 60,
                       eta_s % 60);
         if (tty_) {
@@ -299,7 +299,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                         file->string(), "' is ", reader.header().rows, "x", reader.header().cols, ": weight '", name,
                         "' has ", item.cols, " columns");
         } else {
-            (void)HessianStore::load;  // the safetensors header is checked when loaded; its size here:
+            // A safetensors Hessian: some 2-D tensor of the right size (which one, when loaded).
             const io::SafetensorsHeader h = io::read_safetensors_header(*file);
             bool fits = false;
             for (const auto& [n, i] : h.tensors)
@@ -405,6 +405,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
     fs::path loaded_file;
     MatrixXd H;
     std::size_t persisted = 0;
+    std::set<std::string> resumed;
     try {
         for (std::size_t k : mine) {
             const Item& it = items[k];
@@ -427,6 +428,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                     const Part p = read_part(part_path, layer_name(it.name));
                     if (p.info.at("fingerprint").get<std::string>() == hex(fp)) {
                         r.resumed = true;
+                        resumed.insert(it.name);
                         r.seconds = p.info.at("seconds").get<double>();
                         r.bits_per_weight = p.info.at("bits_per_weight").get<double>();
                         r.relative_loss = p.info.at("relative_loss").get<double>();
@@ -505,6 +507,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
         r.percdamp = info.at("percdamp");
         r.seconds = info.at("seconds");
         r.rank = it.rank;
+        r.resumed = resumed.count(it.name) != 0;  // this process's own (rank 0's, under MPI)
         if (info.contains("dequantized_loss")) r.dequantized_loss = info.at("dequantized_loss").get<double>();
         report.linears.push_back(r);
     }

@@ -1,6 +1,6 @@
 #pragma once
-// vqlib-quantize as a library: whole checkpoints in, quantized checkpoints out (README.md beside
-// this file). main.cpp parses the command line into Options and calls quantize_checkpoint; the
+// vqlib-quantize as a library: whole checkpoints in, quantized checkpoints out (docs/quantize.md).
+// main.cpp parses the command line into Options and calls quantize_checkpoint; the
 // tests call it directly.
 #include "hessians.hpp"
 #include "spec.hpp"
