@@ -438,7 +438,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                 } catch (const std::exception&) {  // unreadable or stale: quantize again
                 }
             }
-            const MatrixXf W = model.read_matrix(it.name);
+            const MatrixXf W = model.to_matrix(it.name, raw);  // the bytes already read
             if (loaded_file != it.hessian) {
                 H = HessianStore::load(it.hessian, it.cols, it.name);
                 loaded_file = it.hessian;

@@ -70,6 +70,10 @@ TEST_CASE("ModelCheckpoint opens single files and shards, reads tensors on deman
     const auto values = all.at("layer.weight").to_floats();
     CHECK(W == Eigen::Map<const RowMajorMatrixXf>(values.data(), 3, 4));
     CHECK_THROWS_WITH(model.read_matrix("layer.bias"), Catch::Contains("layer.bias") && Catch::Contains("2-D"));
+    // to_matrix converts bytes already read, and refuses a tensor that is not the one listed.
+    CHECK(model.to_matrix("layer.weight", model.read("layer.weight")) == W);
+    CHECK_THROWS_WITH(model.to_matrix("layer.weight", model.read("head.weight")),
+                      Catch::Contains("layer.weight") && Catch::Contains("a.safetensors"));
     CHECK_THROWS_WITH(model.read("nope"), Catch::Contains("no tensor 'nope'"));
 
     io::write_safetensors(dir.path() / "single.safetensors", all);

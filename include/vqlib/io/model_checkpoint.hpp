@@ -190,6 +190,32 @@ public:
     /// Reads a 2-D F32, F16 or BF16 tensor as a float matrix (exact widening), checking that
     /// every value is finite. Throws io_error naming the tensor otherwise.
     MatrixXf read_matrix(const std::string& name) const {
+        check_weight(name);  // before reading: a 3-D or int tensor is refused unread
+        return to_matrix(name, read(name));
+    }
+
+    /// The conversion read_matrix applies, for a tensor already read with read(name) (a caller
+    /// that also needs the raw bytes reads the file once): checks that `tensor` has the shape and
+    /// dtype the checkpoint lists for `name` (2-D, F32/F16/BF16) and finite values.
+    MatrixXf to_matrix(const std::string& name, const Tensor& tensor) const {
+        const Location& loc = check_weight(name);
+        const TensorInfo& info = loc.info;
+        VQLIB_CHECK(tensor.dtype == info.dtype && tensor.shape == info.shape, io_error,
+                    "tensor given for '", name, "' has dtype ", dtype_name(tensor.dtype), " and shape ",
+                    detail::shape_string(tensor.shape), ": expected ", dtype_name(info.dtype), " ",
+                    detail::shape_string(info.shape), " as checkpoint shard '", loc.file.string(),
+                    "' lists it");
+        const std::vector<float> values = tensor.to_floats();
+        const Index rows = static_cast<Index>(info.shape[0]), cols = static_cast<Index>(info.shape[1]);
+        MatrixXf W = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+            values.data(), rows, cols);
+        VQLIB_CHECK(W.allFinite(), io_error, "checkpoint shard '", loc.file.string(), "': tensor '", name,
+                    "' holds non-finite values");
+        return W;
+    }
+
+    /// The location of `name` once checked to be a weight read_matrix converts (2-D, F32/F16/BF16).
+    const Location& check_weight(const std::string& name) const {
         const Location& loc = location(name);
         const TensorInfo& info = loc.info;
         VQLIB_CHECK(info.shape.size() == 2, io_error, "checkpoint shard '", loc.file.string(),
@@ -198,13 +224,7 @@ public:
         VQLIB_CHECK(info.dtype == Dtype::F32 || info.dtype == Dtype::F16 || info.dtype == Dtype::BF16,
                     io_error, "checkpoint shard '", loc.file.string(), "': tensor '", name, "' has dtype ",
                     dtype_name(info.dtype), ": expected F32, F16 or BF16");
-        const std::vector<float> values = read(name).to_floats();
-        const Index rows = static_cast<Index>(info.shape[0]), cols = static_cast<Index>(info.shape[1]);
-        MatrixXf W = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            values.data(), rows, cols);
-        VQLIB_CHECK(W.allFinite(), io_error, "checkpoint shard '", loc.file.string(), "': tensor '", name,
-                    "' holds non-finite values");
-        return W;
+        return loc;
     }
 
     /// The directory the checkpoint's files lie in.
