@@ -578,6 +578,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
         for (const Item& it : items) {
             auto [layer, rotation] = layer_of(it.name);
             auto& v = std::get<VptqLayer>(layer);
+            const MatrixXf Q = v.dequantize();  // what the reloaded export must give
             // VPTQ's CUDA kernels read weight_scale and weight_bias whether or not the layer was
             // normalized: an unnormalized layer gets the identity (1, 0), exactly.
             if (!v.layout.enable_norm) {
@@ -597,7 +598,6 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
             // Refuse a dtype that does not hold the layer's values: the reloaded layer must give Q.
             const io::VptqLayerConfig lc = io::vptq_layer_config(v, bias.has_value());
             const VptqLayer back = io::read_vptq_layer(tensors, prefix, lc);
-            const MatrixXf Q = std::get<VptqLayer>(layer_of(it.name).first).dequantize();
             VQLIB_CHECK(back.dequantize() == Q, invalid_argument, "--vptq-dtype ", dtype_lower(opt.vptq_dtype),
                         ": linear '", it.name, "' does not reload to the same weights in that dtype (its codebooks "
                         "hold values the dtype rounds); use f16, which vqlib's VPTQ codebooks are fitted in");
