@@ -190,8 +190,8 @@ public:
     /// Reads a 2-D F32, F16 or BF16 tensor as a float matrix (exact widening), checking that
     /// every value is finite. Throws io_error naming the tensor otherwise.
     MatrixXf read_matrix(const std::string& name) const {
-        check_weight(name);  // before reading: a 3-D or int tensor is refused unread
-        return to_matrix(name, read(name));
+        const Location& loc = check_weight(name);  // before reading: a 3-D or int tensor is refused unread
+        return widen(loc, name, read(name));
     }
 
     /// The conversion read_matrix applies, for a tensor already read with read(name) (a caller
@@ -205,13 +205,7 @@ public:
                     detail::shape_string(tensor.shape), ": expected ", dtype_name(info.dtype), " ",
                     detail::shape_string(info.shape), " as checkpoint shard '", loc.file.string(),
                     "' lists it");
-        const std::vector<float> values = tensor.to_floats();
-        const Index rows = static_cast<Index>(info.shape[0]), cols = static_cast<Index>(info.shape[1]);
-        MatrixXf W = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            values.data(), rows, cols);
-        VQLIB_CHECK(W.allFinite(), io_error, "checkpoint shard '", loc.file.string(), "': tensor '", name,
-                    "' holds non-finite values");
-        return W;
+        return widen(loc, name, tensor);
     }
 
     /// The location of `name` once checked to be a weight read_matrix converts (2-D, F32/F16/BF16).
@@ -237,6 +231,19 @@ public:
     const std::optional<CheckpointIndex>& index() const { return index_; }
 
 private:
+    /// A checked weight's tensor (the checkpoint's own dtype and shape) as a float matrix, refusing
+    /// non-finite values.
+    static MatrixXf widen(const Location& loc, const std::string& name, const Tensor& tensor) {
+        const TensorInfo& info = loc.info;
+        const std::vector<float> values = tensor.to_floats();
+        const Index rows = static_cast<Index>(info.shape[0]), cols = static_cast<Index>(info.shape[1]);
+        MatrixXf W = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+            values.data(), rows, cols);
+        VQLIB_CHECK(W.allFinite(), io_error, "checkpoint shard '", loc.file.string(), "': tensor '", name,
+                    "' holds non-finite values");
+        return W;
+    }
+
     std::filesystem::path directory_;
     std::map<std::string, Location> tensors_;
     std::vector<std::string> shards_;
