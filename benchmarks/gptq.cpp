@@ -1,12 +1,15 @@
 // GPTQ's stages on a 4096 x 4096 layer, each next to an Eigen GEMM of the same flop count run in
 // the same process: Hessian accumulation (float64), Hessian preparation (Cholesky + triangular
-// inverse, float64) and the block solver (float32). Run with --benchmark_min_time=... as needed;
+// inverse, float64; also at 11008 columns), the block solver (float32), the exact proxy loss, and
+// the public gptq() call end to end. Run with --benchmark_min_time=... as needed;
 // the ratios printed at the end are the figures to quote.
 #include <vqlib/gptq.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include "ratio_reporter.hpp"
+
+#include <string>
 
 namespace {
 
@@ -59,23 +62,62 @@ void BM_GemmDouble_HessianFlops(benchmark::State& state) {
     gemm_baseline<double>(state, kColumns, kColumns / 2, kTokens);  // C^2 T flops
 }
 
-// Preparation: Cholesky (C^3/3) and triangular inverse (C^3/3), in float64.
-void BM_PrepareHessian(benchmark::State& state) {
-    const vqlib::MatrixXf X = random_matrix<float>(kColumns, kTokens, 4);
-    vqlib::HessianAccumulator acc(kColumns);
+// Preparation: Cholesky (C^3/3) and triangular inverse (C^3/3), in float64, at 4096 columns and
+// at 11008 (Llama-2-7B's MLP down-projection), each next to a DGEMM of the same flops.
+vqlib::MatrixXd hessian_of_size(vqlib::Index columns, std::uint64_t seed) {
+    const vqlib::MatrixXf X = random_matrix<float>(columns, kTokens, seed);
+    vqlib::HessianAccumulator acc(columns);
     acc.add(X);
-    const vqlib::MatrixXd H = acc.finalize();
+    return acc.finalize();
+}
+
+void BM_PrepareHessian(benchmark::State& state) {
+    const vqlib::Index n = state.range(0);
+    const vqlib::MatrixXd H = hessian_of_size(n, 4);
     for (auto _ : state) {
         auto p = vqlib::prepare_hessian(H);
         benchmark::DoNotOptimize(p.U.data());
     }
     state.counters["GFLOP/s"] = benchmark::Counter(
-        2.0 / 3.0 * kColumns * kColumns * kColumns, benchmark::Counter::kIsIterationInvariantRate,
+        2.0 / 3.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
         benchmark::Counter::kIs1000);
-    state.SetLabel("baseline=BM_GemmDouble_PrepareFlops");
+    state.SetLabel("baseline=BM_GemmDouble_PrepareFlops/" + std::to_string(n));
 }
 void BM_GemmDouble_PrepareFlops(benchmark::State& state) {
-    gemm_baseline<double>(state, kColumns, kColumns / 3, kColumns);  // 2/3 C^3 flops
+    const vqlib::Index n = state.range(0);
+    gemm_baseline<double>(state, n, n / 3, n);  // 2/3 C^3 flops
+}
+
+// The exact proxy loss tr((W - Q) H (W - Q)^T) in float64 (LossEvaluation::exact): R C^2
+// multiply-adds using H's symmetry, next to the solve it reports on.
+void BM_ProxyLossExact(benchmark::State& state) {
+    const vqlib::MatrixXd H = hessian_of_size(kColumns, 7);
+    const vqlib::MatrixXf W = random_matrix<float>(kRows, kColumns, 8);
+    const vqlib::MatrixXf Q = W + 0.01f * random_matrix<float>(kRows, kColumns, 9);
+    for (auto _ : state) benchmark::DoNotOptimize(vqlib::proxy_loss(W, Q, H));
+    state.counters["GFLOP/s"] = benchmark::Counter(
+        1.0 * kRows * kColumns * kColumns, benchmark::Counter::kIsIterationInvariantRate,
+        benchmark::Counter::kIs1000);
+    state.SetLabel("baseline=BM_GptqSolve");
+}
+
+// The public call end to end: gptq(W, H, config), INT4 g128, preparation included, the loss from
+// the solver's error sum (the default).
+void BM_Gptq_W4G128(benchmark::State& state) {
+    const vqlib::MatrixXd H = hessian_of_size(kColumns, 10);
+    const vqlib::MatrixXf W = random_matrix<float>(kRows, kColumns, 11);
+    vqlib::GptqConfig<vqlib::IntGrid> config{vqlib::IntGrid(4, false)};
+    config.groups.size = 128;
+    double prepare = 0, solve = 0;
+    for (auto _ : state) {
+        auto r = vqlib::gptq(W, H, config);
+        prepare = r.stats.seconds_prepare;
+        solve = r.stats.seconds_total;
+        benchmark::DoNotOptimize(r.Q.data());
+    }
+    state.counters["prepare_s"] = prepare;
+    state.counters["solve_s"] = solve;
+    state.SetLabel("baseline=BM_GemmFloat_SolverFlops");
 }
 
 // The block solver with INT4 g128: R C^2 + R C B flops of updates (lazy GEMMs + intra-block).
@@ -101,10 +143,14 @@ void BM_GemmFloat_SolverFlops(benchmark::State& state) {
 
 BENCHMARK(BM_GemmDouble_HessianFlops)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_HessianAccumulate)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_GemmDouble_PrepareFlops)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_PrepareHessian)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemmDouble_PrepareFlops)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PrepareHessian)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemmDouble_PrepareFlops)->Arg(11008)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_PrepareHessian)->Arg(11008)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_GemmFloat_SolverFlops)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GptqSolve)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ProxyLossExact)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Gptq_W4G128)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -33,6 +33,9 @@ struct GptqConfig {
     /// With one column per step the exact OBS update is the diagonal one (the cheaper to run);
     /// `none` is round-to-nearest (rtn() sets it).
     ErrorUpdateKind update = ErrorUpdateKind::diagonal;
+    /// How result.proxy_loss is computed: from the solver's error sum (O(R C); round-to-nearest
+    /// falls back to the float64 product), the float64 product (R C^2), or not at all.
+    LossEvaluation loss = LossEvaluation::solver;
 };
 
 /// GPTQ's result: the common core (solver/result.hpp) with a ScalarLayer.
@@ -77,7 +80,8 @@ GptqResult<G> gptq_with(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
     check_shape("H", H, W.cols(), W.cols());
     const PreparedHessian prepared = prepare_hessian(H, config.hessian);
     auto out = run_scalar(W, prepared, config, update);
-    out.proxy_loss = proxy_loss(W, out.Q, H);
+    out.proxy_loss = report_loss(config.loss, proxy_loss_from_solve(W, out.Q, prepared, out.stats),
+                                 W, out.Q, H);
     return out;
 }
 
@@ -91,12 +95,17 @@ GptqResult<G> gptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
 }
 
 /// GPTQ on a Hessian already prepared (prepare_hessian(H, config.hessian)): one preparation
-/// serves every layer that reads the same input. proxy_loss stays NaN (no undamped H here).
+/// serves every layer that reads the same input (q/k/v, gate/up). proxy_loss comes from the
+/// solver's error sum (LossEvaluation::solver, the default, or exact: the same figure, since the
+/// undamped H is not here); NaN with loss = none or round-to-nearest.
 template <ScalarGrid G>
 GptqResult<G> gptq(ConstMatrixRef W, const PreparedHessian& prepared, const GptqConfig<G>& config) {
     VQLIB_CHECK(prepared.columns() == W.cols(), shape_error, "the prepared Hessian has ",
                 prepared.columns(), " columns: expected W.cols() = ", W.cols());
-    return detail::run_scalar(W, prepared, config, config.update);
+    auto out = detail::run_scalar(W, prepared, config, config.update);
+    if (config.loss != LossEvaluation::none)
+        out.proxy_loss = proxy_loss_from_solve(W, out.Q, prepared, out.stats);
+    return out;
 }
 
 /// Round-to-nearest with the same grids and groups as GPTQ, but no error feedback. With H, dead

@@ -111,13 +111,19 @@ inline GptvqPolicies<> gptvq_policies(const GptvqConfig& config) {
 /// policies. The recipe: prepare H; sweep the solver with the VQ quantizer (codebooks fitted per
 /// tile at block starts, looked up per step) and the configured error update; update the
 /// codebooks after the sweep and store them again; decode.
+///
+/// With `prepared` = prepare_hessian(H, config.hessian) given, the preparation is not repeated:
+/// one serves every linear that reads the same input (q/k/v, gate/up). H itself is still needed
+/// (the codebook update and the loss use the undamped H).
 template <class DerivedH, CodebookFitter Fitter, CodebookStorage Storage, AssignmentBackend Assign>
-GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config,
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
+                  const PreparedHessian& prepared, const GptvqConfig& config,
                   const GptvqPolicies<Fitter, Storage, Assign>& policies) {
     const auto start = std::chrono::steady_clock::now();
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
-    const PreparedHessian prepared = prepare_hessian(H, config.hessian);
+    VQLIB_CHECK(prepared.columns() == W.cols(), shape_error, "the prepared Hessian has ",
+                prepared.columns(), " columns: expected W.cols() = ", W.cols());
     VqQuantizer<Fitter, Storage, Assign> quantizer(config.vq, policies.fitter, policies.storage,
                                                    policies.assign);
     const SolveResult solved = solve(config.update, config.solver, W, prepared, quantizer);
@@ -132,14 +138,30 @@ GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const 
     out.Q = out.layer.dequantize();
     out.proxy_loss = out.codebook_update.loss_after;
     out.bits_per_weight = out.layer.bits_per_weight();
-    out.seconds = detail::seconds_since(start);
+    out.seconds = detail::seconds_since(start) + prepared.seconds;
     return out;
+}
+
+/// GPTVQ with the given policies, preparing H first.
+template <class DerivedH, CodebookFitter Fitter, CodebookStorage Storage, AssignmentBackend Assign>
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config,
+                  const GptvqPolicies<Fitter, Storage, Assign>& policies) {
+    check_square("H", H);
+    check_shape("H", H, W.cols(), W.cols());
+    return gptvq(W, H, prepare_hessian(H, config.hessian), config, policies);
 }
 
 /// GPTVQ with the stock policies of the configuration.
 template <class DerivedH>
 GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config) {
     return gptvq(W, H, config, gptvq_policies(config));
+}
+
+/// GPTVQ with the stock policies on a Hessian already prepared (see above).
+template <class DerivedH>
+GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
+                  const PreparedHessian& prepared, const GptvqConfig& config) {
+    return gptvq(W, H, prepared, config, gptvq_policies(config));
 }
 
 /// Preset arguments, the same order and meaning in every method (gptvq_presets, pvq_presets,

@@ -45,6 +45,11 @@ struct PvqConfig {
     Index groups_per_chunk = 8;
     HessianOptions hessian{};
     SolverOptions solver{};
+    /// How result.proxy_loss is computed: from the solver's error sum in the rotated basis
+    /// (O(R C); the loss is rotation-invariant, so it differs from the product with the restored
+    /// Q by float32 rounding only; the diagonal update falls back to the product), the float64
+    /// product (R C^2), or not at all.
+    LossEvaluation loss = LossEvaluation::solver;
 };
 
 /// PVQ's result: the common core (solver/result.hpp) with a PvqLayer.
@@ -87,34 +92,59 @@ inline GainCodebook pvq_gain_codebook(const PvqConfig& config, Index row_length)
     return ConfiguredGain{config.gain}.codebook(config.pvq.dim, row_length);
 }
 
-/// PVQ on W (R x C) with the undamped Hessian H (C x C, float or double), with the given
-/// policies. Idx is the shape index type; unsigned __int128 covers D = 32 up to K = 105 (4 bpw of
-/// shape); use lattice::BigUint<L> for larger codebooks (the constructor of the codec says when
-/// it must). The recipe: rotate W and H (incoherence); prepare H; sweep the solver with the PVQ
-/// quantizer and the configured error update; decode (rotating back).
+/// The Hessian side of PVQ, prepared once for every linear that reads the same input (q/k/v,
+/// gate/up): H in the basis PVQ quantizes in, R_in H R_in^T with the input rotation of
+/// config.incoherence (it depends on the column count and the seed only, so linears with the
+/// same input share it), or H as given; and its preparation with config.hessian.
+struct PvqHessian {
+    MatrixXd H;
+    PreparedHessian prepared;
+};
+
+/// Rotates (config.incoherence) and prepares (config.hessian) the undamped H for pvq().
+template <class DerivedH>
+PvqHessian pvq_prepare_hessian(const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config) {
+    check_square("H", H);
+    check_finite("H", H);
+    PvqHessian out{H.template cast<double>(), {}};
+    if (config.incoherence && config.incoherence->rotate_inputs) {
+        transform::IncoherenceOptions inputs_only = *config.incoherence;
+        inputs_only.rotate_outputs = false;
+        transform::IncoherenceTransform(1, H.cols(), inputs_only).transform_hessian(out.H);
+    }
+    out.prepared = prepare_hessian(out.H, config.hessian);
+    return out;
+}
+
+/// PVQ on W (R x C) with the undamped Hessian H (C x C, float or double) and its side already
+/// prepared (`hessian` = pvq_prepare_hessian(H, config)), with the given policies. Idx is the
+/// shape index type; unsigned __int128 covers D = 32 up to K = 105 (4 bpw of shape); use
+/// lattice::BigUint<L> for larger codebooks (the constructor of the codec says when it must).
+/// The recipe: rotate W (incoherence); sweep the solver with the PVQ quantizer and the
+/// configured error update; decode (rotating back).
 template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH, PvqGainSlot Gain>
-PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config,
-                   const PvqPolicies<Gain>& policies) {
+PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqHessian& hessian,
+                   const PvqConfig& config, const PvqPolicies<Gain>& policies) {
     const auto start = std::chrono::steady_clock::now();
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
     check_finite("W", W);
-    check_finite("H", H);
+    VQLIB_CHECK(hessian.prepared.columns() == W.cols() && hessian.H.cols() == W.cols(),
+                shape_error, "the prepared PVQ Hessian has ", hessian.prepared.columns(),
+                " columns: expected W.cols() = ", W.cols());
     VQLIB_CHECK(config.groups_per_chunk >= 1, invalid_argument, "groups_per_chunk = ",
                 config.groups_per_chunk, ": expected >= 1");
 
-    MatrixXd Ht = H.template cast<double>();
     MatrixXf Wt = W;
     std::optional<transform::IncoherenceTransform> rotation;
     if (config.incoherence) {
         rotation.emplace(W.rows(), W.cols(), *config.incoherence);
         rotation->transform_weights(Wt);
-        rotation->transform_hessian(Ht);
     }
-    const PreparedHessian prepared = prepare_hessian(Ht, config.hessian);
+    const PreparedHessian& prepared = hessian.prepared;
     const bool needs_h = config.pvq.gain_metric == GainMetric::hessian;
     PvqQuantizer<Idx> quantizer(config.pvq, policies.gain.codebook(config.pvq.dim, W.cols()),
-                                needs_h ? &Ht : nullptr);
+                                needs_h ? &hessian.H : nullptr);
     const SolveResult solved = solve(config.update, config.solver, Wt, prepared, quantizer);
     PvqResult<Idx> out;
     out.layer = std::move(quantizer.layer());
@@ -125,10 +155,29 @@ PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const
     out.update = config.update;
     out.record(prepared);
     out.Q = out.layer.dequantize();
-    out.proxy_loss = proxy_loss(W, out.Q, H.template cast<double>());
+    out.proxy_loss = detail::report_loss(
+        config.loss, proxy_loss_from_solve(Wt, solved.Q, prepared, solved.stats), W, out.Q, H);
     out.bits_per_weight = out.layer.bits().per_weight();
-    out.seconds = detail::seconds_since(start);
+    out.seconds = detail::seconds_since(start) + prepared.seconds;
     return out;
+}
+
+/// PVQ on W with the undamped H, with the given policies: pvq_prepare_hessian(H, config), then
+/// the recipe above.
+template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH, PvqGainSlot Gain>
+PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqConfig& config,
+                   const PvqPolicies<Gain>& policies) {
+    check_square("H", H);
+    check_shape("H", H, W.cols(), W.cols());
+    check_finite("W", W);
+    return pvq<Idx>(W, H, pvq_prepare_hessian(H, config), config, policies);
+}
+
+/// PVQ with the configured gain design on an already prepared Hessian side.
+template <lattice::PvqIndex Idx = unsigned __int128, class DerivedH>
+PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const PvqHessian& hessian,
+                   const PvqConfig& config) {
+    return pvq<Idx>(W, H, hessian, config, pvq_policies(config));
 }
 
 /// PVQ with the configured gain design.

@@ -60,6 +60,10 @@ struct VptqConfig {
     /// Row chunks of 1024 rows: each lookup batch is 1024/v vectors, so a large codebook is
     /// streamed once per batch rather than once per 16 vectors.
     SolverOptions solver{128, 1024};
+    /// How result.proxy_loss (and proxy_loss_first_pass) are computed: the float64 product
+    /// (`solver` means the same here: the sweeps run on the normalized, permuted, padded problem)
+    /// or not at all (`none`: both NaN).
+    LossEvaluation loss = LossEvaluation::solver;
 
     static KMeansParameters default_kmeans() {
         KMeansParameters p;
@@ -194,19 +198,29 @@ inline Problem normalize(Problem p, VptqLayer& layer) {
 
 /// 2. Act-order (layout.enable_perm): stored column q = column perm[q], by descending Hessian
 ///    diagonal (stable; recorded in the layer). Without it, the problem as given.
+inline Permutation descending_diagonal_order(const MatrixXd& H) {
+    Permutation perm(static_cast<std::size_t>(H.cols()));
+    std::iota(perm.begin(), perm.end(), Index{0});
+    std::stable_sort(perm.begin(), perm.end(), [&](Index a, Index b) { return H(a, a) > H(b, b); });
+    return perm;
+}
+
+/// H with rows and columns in the order perm (stored index q = original perm[q]).
+inline MatrixXd permuted_hessian(const MatrixXd& H, const Permutation& perm) {
+    const Index N = H.cols();
+    MatrixXd out(N, N);
+    for (Index q = 0; q < N; ++q)
+        for (Index r = 0; r < N; ++r)
+            out(r, q) = H(perm[static_cast<std::size_t>(r)], perm[static_cast<std::size_t>(q)]);
+    return out;
+}
+
 inline Problem act_order(Problem p, VptqLayer& layer) {
     if (!layer.layout.enable_perm) return p;
     const Index N = p.W.cols();
-    layer.perm.resize(static_cast<std::size_t>(N));
-    std::iota(layer.perm.begin(), layer.perm.end(), Index{0});
-    std::stable_sort(layer.perm.begin(), layer.perm.end(),
-                     [&](Index a, Index b) { return p.H(a, a) > p.H(b, b); });
-    Problem s{MatrixXf(p.W.rows(), N), MatrixXd(N, N)};
-    for (Index q = 0; q < N; ++q) {
-        const Index from = layer.perm[static_cast<std::size_t>(q)];
-        s.W.col(q) = p.W.col(from);
-        for (Index r = 0; r < N; ++r) s.H(r, q) = p.H(layer.perm[static_cast<std::size_t>(r)], from);
-    }
+    layer.perm = descending_diagonal_order(p.H);
+    Problem s{MatrixXf(p.W.rows(), N), permuted_hessian(p.H, layer.perm)};
+    for (Index q = 0; q < N; ++q) s.W.col(q) = p.W.col(layer.perm[static_cast<std::size_t>(q)]);
     return s;
 }
 
@@ -283,16 +297,115 @@ void fit_residual_codebooks(const Fitter& fitter, ConstMatrixRef residual, const
 
 }  // namespace vptq_steps
 
+/// The Hessian side of VPTQ, prepared once for every linear that reads the same input (q/k/v,
+/// gate/up): the act-order permutation (step 2; empty without enable_perm), H in that order, and
+/// its preparation (step 3). Normalization (enable_norm) scales H by each layer's own column
+/// ranges, so a VptqHessian serves only configurations without it.
+struct VptqHessian {
+    Permutation perm;
+    MatrixXd H;
+    PreparedHessian prepared;
+};
+
+namespace vptq_steps {
+
+/// Steps 2 and 3 for an H that no per-layer normalization changes.
+inline VptqHessian prepare(MatrixXd H, const VptqConfig& config) {
+    VptqHessian out;
+    if (config.enable_perm) {
+        out.perm = descending_diagonal_order(H);
+        out.H = permuted_hessian(H, out.perm);
+    } else {
+        out.H = std::move(H);
+    }
+    HessianOptions hopts = config.hessian;
+    hopts.act_order = false;  // the permutation is step 2's
+    out.prepared = prepare_hessian(out.H, hopts);
+    return out;
+}
+
+}  // namespace vptq_steps
+
+/// Steps 2 and 3 of vptq() for the undamped H (N x N), to share between linears with the same
+/// input. Throws invalid_argument with enable_norm (the normalized H differs per layer).
+template <class DerivedH>
+VptqHessian vptq_prepare_hessian(const Eigen::MatrixBase<DerivedH>& H, const VptqConfig& config) {
+    check_square("H", H);
+    check_finite("H", H);
+    VQLIB_CHECK(!config.enable_norm, invalid_argument,
+                "enable_norm = true: the normalized Hessian S H S depends on each layer's weights; "
+                "a shared VptqHessian needs enable_norm = false");
+    VQLIB_CHECK(H.cols() <= 65536 || !config.enable_perm, invalid_argument, "in_features = ",
+                H.cols(), ": VPTQ stores the permutation as uint16 (at most 65536 columns)");
+    return vptq_steps::prepare(H.template cast<double>(), config);
+}
+
+namespace detail {
+
+/// Steps 4 to 6 of vptq(), from the stored problem (normalized, permuted) and its prepared H.
+template <class DerivedH, VptqCodebookFitter Fitter, AssignmentBackend Assign>
+VptqResult vptq_sweeps(VptqResult out, ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
+                       ConstMatrixRef W_stored, const MatrixXd& H_stored,
+                       const PreparedHessian& prepared, const VptqConfig& config,
+                       const VptqPolicies<Fitter, Assign>& policies,
+                       std::chrono::steady_clock::time_point start) {
+    using clock = std::chrono::steady_clock;
+    const Index N = W.cols();
+    VptqLayer& layer = out.layer;
+    const VptqLayout& L = layer.layout;
+    MatrixXf Wp = vptq_steps::pad_rows(W_stored, L);
+    out.record(prepared);
+    for (Index j = 0; j < N; ++j)
+        if (prepared.dead[static_cast<std::size_t>(j)]) Wp.col(j).setZero();
+
+    auto t = clock::now();
+    vptq_steps::fit_main_codebooks(policies.fitter, Wp, H_stored, layer);
+    out.seconds_kmeans += seconds_since(t);
+
+    t = clock::now();
+    VptqQuantizer<Assign> first(layer, false, L.has_residual(), policies.assign);
+    SolveResult solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, first);
+    out.seconds_solve += seconds_since(t);
+
+    if (L.has_residual()) {
+        {
+            VptqLayer plain = layer;
+            plain.layout.num_res_centroids = 0;
+            plain.res_indices.clear();
+            if (config.loss != LossEvaluation::none)
+                out.proxy_loss_first_pass = proxy_loss(W, plain.dequantize(), H);
+        }
+        t = clock::now();
+        vptq_steps::fit_residual_codebooks(policies.fitter, first.error(), H_stored, layer);
+        out.seconds_kmeans += seconds_since(t);
+        t = clock::now();
+        VptqQuantizer<Assign> second(layer, true, false, policies.assign);
+        solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, second);
+        out.seconds_solve += seconds_since(t);
+    }
+
+    out.stats = solved.stats;
+    out.update = ErrorUpdateKind::exact;
+    out.Q = layer.dequantize();
+    if (config.loss != LossEvaluation::none) out.proxy_loss = proxy_loss(W, out.Q, H);
+    if (!L.has_residual()) out.proxy_loss_first_pass = out.proxy_loss;
+    out.bits_per_weight = layer.bits_per_weight();
+    out.seconds = seconds_since(start) + prepared.seconds;
+    return out;
+}
+
+}  // namespace detail
+
 /// VPTQ on W (M x N) with the undamped Hessian H (N x N, float or double), with the given
 /// policies. The recipe: 1. normalize, 2. act-order, 3. pad rows, prepare H (no act-order of its
 /// own: the permutation is step 2's); 4. fit the main (and outlier) codebooks; 5. sweep the solver
 /// one column at a time with the exact update, recording the residual; 6. with residual VQ, fit
-/// the residual codebooks and sweep again from the same start with the two-stage lookup.
+/// the residual codebooks and sweep again from the same start with the two-stage lookup (the
+/// same prepared H serves both sweeps).
 template <class DerivedH, VptqCodebookFitter Fitter, AssignmentBackend Assign>
 VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqConfig& config,
                 const VptqPolicies<Fitter, Assign>& policies) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
+    const auto start = std::chrono::steady_clock::now();
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
     check_finite("W", W);
@@ -302,53 +415,54 @@ VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const Vp
                 ": VPTQ stores the permutation as uint16 (at most 65536 columns)");
 
     VptqResult out;
-    VptqLayer& layer = out.layer;
-    layer.layout = vptq_steps::layout(config, M, N);
-    const VptqLayout& L = layer.layout;
-
+    out.layer.layout = vptq_steps::layout(config, M, N);
     vptq_steps::Problem stored = vptq_steps::act_order(
-        vptq_steps::normalize({W, H.template cast<double>()}, layer), layer);
-    MatrixXf Wp = vptq_steps::pad_rows(stored.W, L);
+        vptq_steps::normalize({W, H.template cast<double>()}, out.layer), out.layer);
     HessianOptions hopts = config.hessian;
     hopts.act_order = false;  // the permutation is step 2's
     const PreparedHessian prepared = prepare_hessian(stored.H, hopts);
-    out.record(prepared);
-    for (Index j = 0; j < N; ++j)
-        if (prepared.dead[static_cast<std::size_t>(j)]) Wp.col(j).setZero();
+    return detail::vptq_sweeps(std::move(out), W, H, stored.W, stored.H, prepared, config,
+                               policies, start);
+}
 
-    auto t = clock::now();
-    vptq_steps::fit_main_codebooks(policies.fitter, Wp, stored.H, layer);
-    out.seconds_kmeans += detail::seconds_since(t);
-
-    t = clock::now();
-    VptqQuantizer<Assign> first(layer, false, L.has_residual(), policies.assign);
-    SolveResult solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, first);
-    out.seconds_solve += detail::seconds_since(t);
-
-    if (L.has_residual()) {
-        {
-            VptqLayer plain = layer;
-            plain.layout.num_res_centroids = 0;
-            plain.res_indices.clear();
-            out.proxy_loss_first_pass = proxy_loss(W, plain.dequantize(), H.template cast<double>());
-        }
-        t = clock::now();
-        vptq_steps::fit_residual_codebooks(policies.fitter, first.error(), stored.H, layer);
-        out.seconds_kmeans += detail::seconds_since(t);
-        t = clock::now();
-        VptqQuantizer<Assign> second(layer, true, false, policies.assign);
-        solved = solve(ErrorUpdateKind::exact, config.solver, Wp, prepared, second);
-        out.seconds_solve += detail::seconds_since(t);
+/// VPTQ on W (M x N) with the Hessian side already prepared (`hessian` =
+/// vptq_prepare_hessian(H, config): act-order and preparation done once for every linear that
+/// reads the same input); H is the undamped H, for the reported loss. Same result as vptq(W, H,
+/// config, policies).
+template <class DerivedH, VptqCodebookFitter Fitter, AssignmentBackend Assign>
+VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqHessian& hessian,
+                const VptqConfig& config, const VptqPolicies<Fitter, Assign>& policies) {
+    const auto start = std::chrono::steady_clock::now();
+    check_square("H", H);
+    check_shape("H", H, W.cols(), W.cols());
+    check_finite("W", W);
+    const Index M = W.rows(), N = W.cols();
+    VQLIB_CHECK(!config.enable_norm, invalid_argument,
+                "enable_norm = true: a shared VptqHessian needs enable_norm = false");
+    VQLIB_CHECK(hessian.prepared.columns() == N && hessian.H.cols() == N &&
+                    hessian.perm.size() == (config.enable_perm ? static_cast<std::size_t>(N) : 0u),
+                shape_error, "the prepared VPTQ Hessian has ", hessian.prepared.columns(),
+                " columns and a permutation of ", hessian.perm.size(), ": expected W.cols() = ",
+                N, (config.enable_perm ? " and a permutation of as many" : " and none (enable_perm = false)"));
+    VptqResult out;
+    out.layer.layout = vptq_steps::layout(config, M, N);
+    MatrixXf Ws;
+    if (config.enable_perm) {
+        out.layer.perm = hessian.perm;
+        Ws.resize(M, N);
+        for (Index q = 0; q < N; ++q) Ws.col(q) = W.col(hessian.perm[static_cast<std::size_t>(q)]);
+    } else {
+        Ws = W;
     }
+    return detail::vptq_sweeps(std::move(out), W, H, Ws, hessian.H, hessian.prepared, config,
+                               policies, start);
+}
 
-    out.stats = solved.stats;
-    out.update = ErrorUpdateKind::exact;
-    out.Q = layer.dequantize();
-    out.proxy_loss = proxy_loss(W, out.Q, H.template cast<double>());
-    if (!L.has_residual()) out.proxy_loss_first_pass = out.proxy_loss;
-    out.bits_per_weight = layer.bits_per_weight();
-    out.seconds = detail::seconds_since(start);
-    return out;
+/// VPTQ with the stock policies on an already prepared Hessian side.
+template <class DerivedH>
+VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const VptqHessian& hessian,
+                const VptqConfig& config) {
+    return vptq(W, H, hessian, config, vptq_policies(config));
 }
 
 /// VPTQ with the stock policies of the configuration.

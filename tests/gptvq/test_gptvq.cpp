@@ -89,6 +89,24 @@ TEST_CASE("gptvq: bit-identical with 1 and 2 threads") {
     CHECK(one.proxy_loss == two.proxy_loss);
 }
 
+TEST_CASE("gptvq: one prepared Hessian serves several linears with the same input") {
+    // q/k/v read the same input: one preparation, three weights.
+    const auto l = make_layer(32, 256, 82);
+    const auto other = make_layer(48, 256, 83);
+    const auto config = vqlib::gptvq_presets::best(2, 2, 1024);
+    const auto prepared = vqlib::prepare_hessian(l.H, config.hessian);
+    for (const vqlib::MatrixXf* W : {&l.W, &other.W}) {
+        const auto alone = vqlib::gptvq(*W, l.H, config);
+        const auto shared = vqlib::gptvq(*W, l.H, prepared, config);
+        CHECK(shared.Q == alone.Q);
+        CHECK(shared.layer.indices == alone.layer.indices);
+        CHECK(shared.proxy_loss == alone.proxy_loss);
+    }
+    const auto narrow = vqlib::prepare_hessian(l.H.topLeftCorner(128, 128), config.hessian);
+    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, narrow, config),
+                      Catch::Contains("128 columns") && Catch::Contains("256"));
+}
+
 TEST_CASE("gptvq: bad input is rejected with a clear error") {
     using Catch::Contains;
     const auto l = make_layer(16, 256, 82);

@@ -113,3 +113,56 @@ TEST_CASE("hessian/prepare: bad Hessians are rejected with a clear error") {
     CHECK_THROWS_AS(vqlib::prepare_hessian(vqlib::MatrixXd::Identity(2, 2), options),
                     vqlib::invalid_argument);
 }
+
+TEST_CASE("hessian/prepare: blocked and parallel, it matches a dense factorization and does not depend on the thread count") {
+    // 700 columns: several 192-column Cholesky panels, 384-row panel tasks and inverse blocks,
+    // each with a ragged tail.
+    const vqlib::Index n = 700;
+    vqlib::MatrixXd H = random_hessian(n, 300, 11);  // rank 300: the damping makes it definite
+    H.row(17).setZero();
+    H.col(17).setZero();
+    vqlib::HessianOptions options;
+    options.act_order = true;
+    vqlib::set_num_threads(1);
+    const auto one = vqlib::prepare_hessian(H, options);
+    vqlib::set_num_threads(2);
+    const auto two = vqlib::prepare_hessian(H, options);
+    vqlib::set_num_threads(3);
+    const auto three = vqlib::prepare_hessian(H, options);
+    vqlib::set_num_threads(0);
+    CHECK(one.U == two.U);
+    CHECK(one.U == three.U);
+    CHECK(one.perm == two.perm);
+    CHECK(one.damp == two.damp);
+
+    // The same U from Eigen's unblocked LLT of J P H P^T J and a dense triangular inverse.
+    vqlib::MatrixXd P(n, n);
+    for (vqlib::Index a = 0; a < n; ++a)
+        for (vqlib::Index b = 0; b < n; ++b) P(a, b) = H(one.perm[a], one.perm[b]);
+    for (vqlib::Index k = 0; k < n; ++k)
+        if (one.perm[k] == 17) P(k, k) = 1.0;
+    P.diagonal().array() += one.damp;
+    const vqlib::MatrixXd Prev = P.reverse();
+    const Eigen::LLT<vqlib::MatrixXd> llt(Prev);
+    REQUIRE(llt.info() == Eigen::Success);
+    const vqlib::MatrixXd L = llt.matrixL();
+    const vqlib::MatrixXd Linv =
+        L.triangularView<Eigen::Lower>().solve(vqlib::MatrixXd::Identity(n, n));
+    const vqlib::MatrixXd U = Linv.reverse();
+    const double scale = U.cwiseAbs().maxCoeff();
+    CHECK((one.U.cast<double>() - U.triangularView<Eigen::Upper>().toDenseMatrix()).cwiseAbs().maxCoeff() <
+          1e-5 * scale);
+    CHECK(one.U.triangularView<Eigen::StrictlyLower>().toDenseMatrix().isZero(0.0f));
+}
+
+TEST_CASE("hessian/prepare: a float H, a double H and an expression give the same U") {
+    const vqlib::MatrixXf Hf = random_hessian(230, 500, 12).cast<float>();
+    const vqlib::MatrixXd Hd = Hf.cast<double>();
+    const auto from_float = vqlib::prepare_hessian(Hf);
+    const auto from_double = vqlib::prepare_hessian(Hd);
+    const auto from_block = vqlib::prepare_hessian(Hd.block(0, 0, 230, 230));
+    const auto from_expression = vqlib::prepare_hessian(2.0 * Hd - Hd);
+    CHECK(from_float.U == from_double.U);
+    CHECK(from_block.U == from_double.U);
+    CHECK(from_expression.U == from_double.U);
+}

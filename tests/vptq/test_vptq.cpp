@@ -127,6 +127,32 @@ TEST_CASE("vptq is deterministic across thread counts", "[vptq]") {
     CHECK(Q1 == Q2);
 }
 
+TEST_CASE("vptq: one prepared Hessian side serves several linears with the same input", "[vptq]") {
+    const auto layer = random_layer(64, 128, 5);
+    const auto other = random_layer(32, 128, 6);  // another weight reading the same input
+    auto c = vqlib::vptq_presets::make(4, 64, 16);
+    c.enable_perm = GENERATE(false, true);
+    INFO("enable_perm " << c.enable_perm);
+    const auto hessian = vqlib::vptq_prepare_hessian(layer.H, c);
+    CHECK(hessian.perm.size() == (c.enable_perm ? 128u : 0u));
+    for (const vqlib::MatrixXf* W : {&layer.W, &other.W}) {
+        const auto alone = vqlib::vptq(*W, layer.H, c);
+        const auto shared = vqlib::vptq(*W, layer.H, hessian, c);
+        CHECK(shared.Q == alone.Q);
+        CHECK(shared.layer.perm == alone.layer.perm);
+        CHECK(shared.proxy_loss == alone.proxy_loss);
+        CHECK(shared.proxy_loss_first_pass == alone.proxy_loss_first_pass);
+    }
+    auto normalized = c;
+    normalized.enable_norm = true;
+    CHECK_THROWS_WITH(vqlib::vptq_prepare_hessian(layer.H, normalized), Contains("enable_norm"));
+    CHECK_THROWS_WITH(vqlib::vptq(layer.W, layer.H, hessian, normalized), Contains("enable_norm"));
+    c.loss = vqlib::LossEvaluation::none;
+    const auto silent = vqlib::vptq(layer.W, layer.H, hessian, c);
+    CHECK(std::isnan(silent.proxy_loss));
+    CHECK(std::isnan(silent.proxy_loss_first_pass));
+}
+
 TEST_CASE("vptq rejects bad configurations with clear errors", "[vptq]") {
     const auto layer = random_layer(32, 64, 5);
     CHECK_THROWS_WITH(vqlib::vptq(layer.W, layer.H, vqlib::vptq_presets::make(8, 4096)),

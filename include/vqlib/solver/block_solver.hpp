@@ -41,6 +41,10 @@ struct SolveStats {
     /// equals tr((W0 - Q) H_damp (W0 - Q)^T); with NoFeedback, or the diagonal update at D > 1,
     /// it is only the policy's own proxy, not the loss.
     double error_sum = 0.0;
+    /// Whether error_sum equals tr((W0 - Q) H_damp (W0 - Q)^T) in exact arithmetic (the update's
+    /// error_sum_is_loss at this step width); proxy_loss_from_solve() then turns it into the
+    /// undamped loss at O(R C) cost.
+    bool error_sum_is_loss = false;
     /// Wall-clock seconds: preparing H (copied from PreparedHessian; not part of the total, since
     /// one preparation may serve several solves), the quantizer's begin/begin_block (grid
     /// fitting, codebook initialization), the parallel row phase, and the whole solve.
@@ -99,6 +103,7 @@ public:
         SolveResult result;
         SolveStats& stats = result.stats;
         stats.seconds_prepare = hessian.seconds;
+        stats.error_sum_is_loss = error_sum_is_loss<Update>(D);
 
         // Dead columns are zeroed; the working copy is in solver order.
         MatrixXf live = W;

@@ -8,6 +8,7 @@
 #include <vqlib/solver/context.hpp>
 
 #include <concepts>
+#include <type_traits>
 
 namespace vqlib {
 
@@ -55,6 +56,7 @@ struct DiagonalUpdate {
 /// the proxy loss and the compensation of the remaining columns is optimal (docs/gptvq.md).
 struct ExactUpdate {
     static constexpr bool feedback = true;
+    static constexpr bool error_sum_is_loss = true;
     static const char* name() { return "exact"; }
     static void error(ConstMatrixRef diff, ConstMatrixRef U_step, MatrixRef err) {
         err = U_step.triangularView<Eigen::Upper>().template solve<Eigen::OnTheRight>(diff);
@@ -69,6 +71,21 @@ struct NoFeedback {
         DiagonalUpdate::error(diff, U_step, err);
     }
 };
+
+/// Whether sum E^2 over a solve with the update E and step width D equals the damped proxy loss
+/// tr((W - Q) H_damp (W - Q)^T) in exact arithmetic (W - Q = E U then holds column by column):
+/// true for ExactUpdate, and for DiagonalUpdate at D = 1 (where it is the exact update). A policy
+/// of one's own opts in with `static constexpr bool error_sum_is_loss = true;`.
+template <class E>
+constexpr bool error_sum_is_loss(Index step_width) {
+    if constexpr (requires { E::error_sum_is_loss; }) {
+        return E::error_sum_is_loss;
+    } else if constexpr (std::is_same_v<E, DiagonalUpdate>) {
+        return step_width == 1;
+    } else {
+        return false;
+    }
+}
 
 /// The error-update policy chosen at run time (recipes such as gptvq() and pvq() take it in their
 /// configuration and dispatch to the matching compile-time policy).

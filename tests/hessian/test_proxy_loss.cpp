@@ -1,0 +1,35 @@
+#include <vqlib/hessian/proxy_loss.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "../support/random.hpp"
+
+using vqlib::test::normal_matrix;
+
+TEST_CASE("hessian/proxy_loss: the lower-triangle tiles give tr((W - Q) H (W - Q)^T)") {
+    // 333 columns: two full 128-column tiles and a ragged one; 300 rows: a ragged row chunk.
+    const vqlib::Index R = 300, C = 333;
+    const vqlib::MatrixXf W = normal_matrix(R, C, 1);
+    const vqlib::MatrixXf Q = W + 0.1f * normal_matrix(R, C, 2);
+    const vqlib::MatrixXd X = normal_matrix(C, 500, 3).cast<double>();
+    const vqlib::MatrixXd H = 2.0 / 500 * X * X.transpose();
+    const vqlib::MatrixXd d = (W - Q).cast<double>();
+    const double naive = (d * H * d.transpose()).trace();
+    const double loss = vqlib::proxy_loss(W, Q, H);
+    CHECK_THAT(loss, Catch::Matchers::WithinRel(naive, 1e-12));
+    // Only the lower triangle is read.
+    vqlib::MatrixXd lower = H.triangularView<Eigen::Lower>();
+    CHECK(vqlib::proxy_loss(W, Q, lower) == loss);
+    // A float H is converted once, an expression evaluated: same figure.
+    const vqlib::MatrixXf Hf = H.cast<float>();
+    CHECK(vqlib::proxy_loss(W, Q, Hf) == vqlib::proxy_loss(W, Q, Hf.cast<double>().eval()));
+    CHECK(vqlib::proxy_loss(W, Q, 1.0 * H) == loss);
+    CHECK(vqlib::proxy_loss(W, W, H) == 0.0);
+    vqlib::set_num_threads(1);
+    const double one = vqlib::proxy_loss(W, Q, H);
+    vqlib::set_num_threads(2);
+    const double two = vqlib::proxy_loss(W, Q, H);
+    vqlib::set_num_threads(0);
+    CHECK(one == two);
+    CHECK_THROWS_AS(vqlib::proxy_loss(W, Q.leftCols(5), H), vqlib::shape_error);
+}
