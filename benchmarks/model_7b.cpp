@@ -5,14 +5,17 @@
 // each method's preset. Linears that read the same input share one prepared Hessian (q/k/v;
 // gate/up), prepared once per block as a real run would.
 //
-// One benchmark per (method, shape), one iteration each, next to an SGEMM of the shape's size
-// (R x C x C multiply-adds... an R x C by C x C product) in the same process. Counters: seconds,
-// peak resident memory of the call (VmHWM reset before it), bits per weight, relative loss
-// tr(E H E^T) / tr(W H W^T). At the end, for each method whose shapes all ran, the model total:
+// One benchmark per (method, shape), one iteration each, next to an SGEMM of the shape's size (an
+// R x C by C x C product) in the same process. Counters: seconds (the preparation counted on the
+// first linear of each input), the peak resident memory of the call above what was resident
+// before it (VmHWM, reset before the call; W and H are resident already), bits per weight, and
+// the relative loss tr(E H E^T) / tr(W H W^T). At the end, for each method whose shapes all ran, the model total:
 // 32 blocks x (the 7 quantizations + the 4 distinct Hessian preparations).
 //
 //   vqlib_bench_model_7b --benchmark_filter='gptq/'     one method (gptq, gptvq, pvq, vptq)
 //   vqlib_bench_model_7b --benchmark_filter='/q_proj'   one shape for every method
+//   vqlib_bench_model_7b --benchmark_filter='gemm|/(q|gate|down)_proj'   the 3 distinct sizes;
+//                                  the totals take k/v/o from q and up from gate (marked *)
 #include <vqlib/gptq.hpp>
 #include <vqlib/gptvq.hpp>
 #include <vqlib/pvq.hpp>
@@ -56,12 +59,13 @@ const std::vector<Shape>& shapes() {
     return s;
 }
 
-/// Peak resident memory since the last reset, in MiB (Linux: VmHWM, reset by clear_refs = 5).
-double peak_mib() {
+/// A line of /proc/self/status in MiB: VmHWM (peak resident memory since the last reset by
+/// clear_refs = 5) or VmRSS (now).
+double status_mib(const std::string& field) {
     std::ifstream status("/proc/self/status");
     std::string key;
     while (status >> key) {
-        if (key == "VmHWM:") {
+        if (key == field) {
             double kb = 0;
             status >> kb;
             return kb / 1024.0;
@@ -182,29 +186,49 @@ void gemm_of_shape(benchmark::State& state, const Shape& s) {
     }
 }
 
+/// Whether shape k is the first of the linears reading its input (the one that prepares).
+bool prepares(std::size_t k) { return k == 0 || std::string(shapes()[k - 1].input) != shapes()[k].input; }
+
 void print_model_totals() {
-    std::printf("\nLlama-2-7B-shaped model, %d blocks (shared preparations counted once per block):\n",
+    std::printf("\nLlama-2-7B-shaped model, %d blocks (shared preparations counted once per block;\n"
+                "a shape not run is taken from a measured one of the same size, marked *):\n",
                 kBlocks);
     std::printf("%-6s %10s %10s %10s %12s %10s\n", "method", "quantize", "prepare", "total", "total/block",
                 "peak MiB");
     for (const auto& [method, by_shape] : results) {
-        if (by_shape.size() != shapes().size()) {
-            std::printf("%-6s (only %zu of %zu shapes ran)\n", method.c_str(), by_shape.size(),
-                        shapes().size());
-            continue;
-        }
         double quantize = 0, prepare = 0, peak = 0;
-        for (const auto& [shape, m] : by_shape) {
-            quantize += m.seconds;
-            prepare += m.prepare_seconds;
-            peak = std::max(peak, m.peak);
+        std::string estimated;
+        bool complete = true;
+        for (std::size_t k = 0; k < shapes().size(); ++k) {
+            const Shape& s = shapes()[k];
+            const Measured* m = nullptr;
+            const Measured* prep = nullptr;  // a measured first-of-input shape of the same width
+            for (std::size_t j = 0; j < shapes().size(); ++j) {
+                const auto it = by_shape.find(shapes()[j].name);
+                if (it == by_shape.end()) continue;
+                if (shapes()[j].rows == s.rows && shapes()[j].cols == s.cols && (!m || j == k)) m = &it->second;
+                if (shapes()[j].cols == s.cols && prepares(j) && (!prep || j == k)) prep = &it->second;
+            }
+            if (!m || (prepares(k) && !prep)) {
+                complete = false;
+                break;
+            }
+            if (!by_shape.count(s.name)) estimated += std::string(estimated.empty() ? "" : ",") + s.name;
+            quantize += m->seconds;
+            prepare += prepares(k) ? prep->prepare_seconds : 0.0;
+            peak = std::max(peak, m->peak);
+        }
+        if (!complete) {
+            std::printf("%-6s (a shape of a size not measured)\n", method.c_str());
+            continue;
         }
         const double block = quantize + prepare;
         const char* preset = "";
         for (const auto& m : methods())
             if (method == m.name) preset = m.preset;
-        std::printf("%-6s %9.0fs %9.0fs %9.1fmin %11.1fs %10.0f  %s\n", method.c_str(),
-                    kBlocks * quantize, kBlocks * prepare, kBlocks * block / 60.0, block, peak, preset);
+        std::printf("%-6s %9.0fs %9.0fs %9.1fmin %11.1fs %10.0f  %s%s%s\n", method.c_str(),
+                    kBlocks * quantize, kBlocks * prepare, kBlocks * block / 60.0, block, peak, preset,
+                    estimated.empty() ? "" : "  *", estimated.c_str());
     }
 }
 
@@ -228,16 +252,18 @@ int main(int argc, char** argv) {
                 const MatrixXf W = weight(s);
                 const MatrixXd& H = hessian(s.input, s.cols);
                 Measured m;
+                double before = 0;
                 for (auto _ : st) {
+                    before = status_mib("VmRSS:");
                     reset_peak();
                     method.run(s, W, H, first, m);
-                    m.peak = peak_mib();
+                    m.peak = status_mib("VmHWM:") - before;
                     st.SetIterationTime(m.seconds + m.prepare_seconds);
                 }
                 results[method.name][s.name] = m;
                 st.counters["quantize_s"] = m.seconds;
                 st.counters["prepare_s"] = m.prepare_seconds;
-                st.counters["peak_MiB"] = m.peak;
+                st.counters["peak_MiB"] = m.peak;  // above the resident memory before the call
                 st.counters["bpw"] = m.bpw;
                 st.counters["rel_loss"] = m.relative_loss;
                 st.SetLabel(std::string("baseline=gemm/") + s.name);

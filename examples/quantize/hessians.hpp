@@ -89,21 +89,23 @@ public:
         if (file.extension() == ".npy") {
             H = vqlib::load_npy_matrix_d(file);
         } else {
-            const io::SafetensorsHeader header = io::read_safetensors_header(file);
+            // One pass: the header picks the tensor, which is then read from the same open file.
             std::string chosen;
-            if (header.tensors.size() == 1) chosen = header.tensors.begin()->first;
-            else if (header.tensors.count("H")) chosen = "H";
-            else if (header.tensors.count("hessian")) chosen = "hessian";
-            VQLIB_CHECK(!chosen.empty(), io_error, where, ": holds ", header.tensors.size(),
-                        " tensors and none named 'H' or 'hessian'");
-            const io::TensorInfo& info = header.tensors.at(chosen);
-            VQLIB_CHECK(info.dtype == io::Dtype::F32 || info.dtype == io::Dtype::F64, io_error, where, ": tensor '",
-                        chosen, "' has dtype ", io::dtype_name(info.dtype), ": expected F32 or F64");
-            VQLIB_CHECK(info.shape.size() == 2, io_error, where, ": tensor '", chosen, "' has shape ",
-                        io::detail::shape_string(info.shape), ": expected a square matrix");
-            const io::SafetensorsFile st = io::read_safetensors(file, [&](const std::string& n) { return n == chosen; });
+            const io::SafetensorsFile st = io::read_safetensors_chosen(file, [&](const io::SafetensorsHeader& header) {
+                if (header.tensors.size() == 1) chosen = header.tensors.begin()->first;
+                else if (header.tensors.count("H")) chosen = "H";
+                else if (header.tensors.count("hessian")) chosen = "hessian";
+                VQLIB_CHECK(!chosen.empty(), io_error, where, ": holds ", header.tensors.size(),
+                            " tensors and none named 'H' or 'hessian'");
+                const io::TensorInfo& info = header.tensors.at(chosen);
+                VQLIB_CHECK(info.dtype == io::Dtype::F32 || info.dtype == io::Dtype::F64, io_error, where,
+                            ": tensor '", chosen, "' has dtype ", io::dtype_name(info.dtype), ": expected F32 or F64");
+                VQLIB_CHECK(info.shape.size() == 2, io_error, where, ": tensor '", chosen, "' has shape ",
+                            io::detail::shape_string(info.shape), ": expected a square matrix");
+                return std::vector<std::string>{chosen};
+            });
             const io::Tensor& t = st.tensors.at(chosen);
-            const Index r = static_cast<Index>(info.shape[0]), c = static_cast<Index>(info.shape[1]);
+            const Index r = static_cast<Index>(t.shape[0]), c = static_cast<Index>(t.shape[1]);
             H.resize(r, c);
             if (t.dtype == io::Dtype::F64) {
                 const auto v = t.bits_as<double>();

@@ -338,10 +338,8 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                      {"dequantized", opt.dequantized ? json(dtype_lower(*opt.dequantized)) : json(nullptr)}};
     for (const Item& it : items) manifest["linears"][it.name] = {{"method", it.spec->text}, {"hessian", it.hessian.filename().string()}};
     const fs::path parts = opt.out / "parts";
-    bool ok = true;
-    std::exception_ptr failure;
-    if (comm.rank() == 0) {
-        try {
+    collectively(comm, "rank 0 could not prepare the output directory (see its message)", [&] {
+        if (comm.rank() == 0) {
             std::error_code ec;
             if (fs::exists(opt.out, ec)) {
                 VQLIB_CHECK(fs::is_directory(opt.out, ec), io_error, "--out '", opt.out.string(), "' exists and is not a directory");
@@ -372,15 +370,8 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                     if (e.path().filename().string().starts_with(".") && e.path().filename().string().find(".tmp") != std::string::npos)
                         fs::remove(e.path(), ec);
             write_text(opt.out / manifest_name, manifest.dump(1) + "\n");
-        } catch (...) {
-            ok = false;
-            failure = std::current_exception();
         }
-    }
-    if (!comm.all(ok)) {
-        if (failure) std::rethrow_exception(failure);
-        throw io_error("rank 0 could not prepare the output directory (see its message)");
-    }
+    });
 
     // ---- Balance: the longest first, each to the least loaded rank (deterministic). -----------
     {
@@ -406,7 +397,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
     MatrixXd H;
     std::size_t persisted = 0;
     std::set<std::string> resumed;
-    try {
+    collectively(comm, "another rank failed (see its message); rerun to resume", [&] {
         for (std::size_t k : mine) {
             const Item& it = items[k];
             const fs::path part_path = parts / part_file(it.name);
@@ -466,14 +457,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
             ++persisted;
             if (opt.after_linear) opt.after_linear(persisted);
         }
-    } catch (...) {
-        ok = false;
-        failure = std::current_exception();
-    }
-    if (!comm.all(ok)) {
-        if (failure) std::rethrow_exception(failure);
-        throw io_error("another rank failed (see its message); rerun to resume");
-    }
+    });
     if (comm.rank() != 0) return report;
 
     // ---- Rank 0: the report and the outputs, from the parts. ----------------------------------

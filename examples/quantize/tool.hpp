@@ -7,6 +7,9 @@
 
 #include <vqlib/io/model_checkpoint.hpp>
 
+#include <vqlib/core/error.hpp>
+
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
@@ -28,6 +31,23 @@ struct Communicator {
     /// True when `ok` is true on every rank (a collective: every rank must call it).
     virtual bool all(bool ok) { return ok; }
 };
+
+/// Runs body() on this rank, then agrees with the others (a collective): when any rank's body
+/// threw, every rank throws, the failing ones their own exception, the others
+/// io_error(`elsewhere`), so that no rank goes on alone.
+template <class Body>
+void collectively(Communicator& comm, const char* elsewhere, Body&& body) {
+    std::exception_ptr failure;
+    try {
+        body();
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (!comm.all(!failure)) {
+        if (failure) std::rethrow_exception(failure);
+        throw io_error(elsewhere);
+    }
+}
 
 struct Options {
     std::filesystem::path model;     // a .safetensors file, an index.json, or a directory of either

@@ -535,6 +535,23 @@ TEST_CASE("io/safetensors: hand-built files load", "[io][safetensors]") {
     CHECK(only.tensors.size() == 1);
     CHECK(only.tensors.count("w") == 1);
 
+    // Choosing by what the header says, from one open file.
+    const SafetensorsFile chosen = vqlib::io::read_safetensors_chosen(
+        path, [](const vqlib::io::SafetensorsHeader& h) {
+            std::vector<std::string> names;
+            for (const auto& [name, info] : h.tensors)
+                if (info.shape.size() == 2) names.push_back(name);
+            return names;
+        });
+    CHECK(chosen.tensors.size() == 1);
+    CHECK(chosen.tensors.at("w").to_matrix() == expected);
+    CHECK(chosen.metadata.at("format") == "pt");
+    CHECK_THROWS_WITH(vqlib::io::read_safetensors_chosen(
+                          path, [](const vqlib::io::SafetensorsHeader&) {
+                              return std::vector<std::string>{"missing"};
+                          }),
+                      Contains("no tensor named 'missing'") && Contains("hand.safetensors"));
+
     // Zero-sized tensors may sit anywhere, even at the same offset.
     const std::string with_empty =
         R"({"e1":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"

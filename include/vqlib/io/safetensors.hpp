@@ -778,6 +778,25 @@ inline SafetensorsFile read_safetensors(const std::filesystem::path& path,
     return file;
 }
 
+/// Reads and validates a safetensors file's header, then the tensors that choose(header) names
+/// (entries of the header; an unknown name throws io_error naming it): the file is opened and
+/// its header parsed once, for readers that pick tensors by what the header says (dtype, shape,
+/// how many there are). Throws io_error.
+inline SafetensorsFile read_safetensors_chosen(
+    const std::filesystem::path& path,
+    const std::function<std::vector<std::string>(const SafetensorsHeader&)>& choose) {
+    detail::st_file_reader reader(path);
+    SafetensorsFile file;
+    file.metadata = reader.header().metadata;
+    for (const std::string& name : choose(reader.header())) {
+        const auto it = reader.header().tensors.find(name);
+        if (it == reader.header().tensors.end())
+            detail::st_load_error(detail::file_description(path), "no tensor named '", name, "'");
+        file.tensors.emplace(name, reader.read(name, it->second));
+    }
+    return file;
+}
+
 /// Reads and validates a whole safetensors file. Throws io_error.
 inline SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     return read_safetensors(path, nullptr);

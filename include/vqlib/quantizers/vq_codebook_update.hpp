@@ -8,10 +8,11 @@
 //    (or is NaN), restart from the initial codebooks with lr / 10. The last step is not checked.
 //  - least_squares: L is quadratic in the entries. Holding all but one column group fixed, each
 //    band's codebook of that group is an independent least-squares problem of K * D unknowns,
-//    solved exactly from its normal equations in float64 (with a tiny ridge so that unused
-//    centroids stay where they are). Sweeping the groups in order (block coordinate descent)
-//    never increases the loss and converges to the joint least-squares solution; it costs
-//    O(R * C * columns_per_group) for the normal equations plus two R x C x C products per sweep,
+//    solved from its normal equations in float64 (with a tiny ridge so that unused centroids stay
+//    where they are). Sweeping the groups in order (block coordinate descent) converges to the
+//    joint least-squares solution; it costs O(R * C * columns_per_group) for the normal equations
+//    plus one float32 R x C x C product per sweep (the gradient E H is carried in float32: its
+//    rounding perturbs the solution at float32 noise, and every loss that decides is float64),
 //    where solving all groups jointly would cost O(R * C^2) scattered updates.
 // Either way `requantize(layer)` is called afterwards (e.g. INT8 codebooks), and the better of
 // the updated and the original codebooks (by L after requantization) is kept unless
@@ -73,10 +74,17 @@ void for_each_weight_entry(const VqLayer& layer, Index r, F&& f) {
     }
 }
 
+/// Rows per parallel chunk of the products with H: large enough that packing H's panels for
+/// each chunk costs little next to the product.
+inline constexpr Index hessian_product_rows = 256;
+
 /// residual * H by fixed row chunks (Eigen's own threading stays off: deterministic).
-inline MatrixXd times_hessian(const MatrixXd& residual, const MatrixXd& H) {
-    MatrixXd out(residual.rows(), H.cols());
-    parallel_for_ranges(residual.rows(), 64, [&](Index r0, Index r1) {
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> times_hessian(
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& residual,
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& H) {
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> out(residual.rows(), H.cols());
+    parallel_for_ranges(residual.rows(), hessian_product_rows, [&](Index r0, Index r1) {
         out.middleRows(r0, r1 - r0).noalias() = residual.middleRows(r0, r1 - r0) * H;
     });
     return out;
@@ -141,8 +149,8 @@ inline void adam_update(VqLayer& layer, ConstMatrixRef W, const MatrixXd& H,
 /// delta of the band's codebook solves (sum_r A_r^T H_gg A_r) delta = sum_r A_r^T (E H)_r,g,
 /// where A_r maps codebook entries to the row's weights in the group and H_gg is H restricted
 /// to the group's columns. Q (the dequantized layer) and E H are updated afterwards.
-inline void least_squares_group(VqLayer& layer, const MatrixXd& H, MatrixXd& Q, MatrixXd& EH,
-                                Index cg) {
+inline void least_squares_group(VqLayer& layer, const MatrixXd& H, const MatrixXf& Hf, MatrixXd& Q,
+                                MatrixXf& EH, Index cg, bool last) {
     const VqLayout& L = layer.layout;
     const Index unknowns = L.k * L.dim;
     const Index c = L.columns_per_group;
@@ -154,7 +162,6 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, MatrixXd& Q, 
         MatrixXd normal = MatrixXd::Zero(unknowns, unknowns);
         VectorXd rhs = VectorXd::Zero(unknowns);
         MatrixXd T(c, unknowns);
-        MatrixXd Tt(unknowns, c);
         std::vector<Index> slot(static_cast<std::size_t>(c));
         std::vector<double> coef(static_cast<std::size_t>(c));
         const Index r0 = band * L.rows_per_codebook;
@@ -165,16 +172,15 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, MatrixXd& Q, 
                 slot[s] = layer.indices(r, col / L.dim) * L.dim + col % L.dim;
                 coef[s] = layer.scale_block > 0 ? layer.scales(r, col / layer.scale_block) : 1.0;
             }
-            // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T, column-wise
-            // by symmetry so that every access is contiguous.
+            // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T (a gather of
+            // T's rows).
             T.setZero();
             for (Index i = 0; i < c; ++i)
                 T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * Hgg.col(i);
-            Tt = T.transpose();
             for (Index i = 0; i < c; ++i) {
                 const auto s = static_cast<std::size_t>(i);
-                normal.col(slot[s]) += coef[s] * Tt.col(i);
-                rhs[slot[s]] += coef[s] * EH(r, col0 + i);
+                normal.row(slot[s]) += coef[s] * T.row(i);
+                rhs[slot[s]] += coef[s] * static_cast<double>(EH(r, col0 + i));
             }
         }
         // A tiny ridge keeps unused centroids (and directions H does not see) where they are.
@@ -199,22 +205,31 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, MatrixXd& Q, 
         }
     });
     Q.middleCols(col0, c) += dQ;
-    // E H changes by -dQ H[group, :] (fixed row chunks: deterministic).
-    parallel_for_ranges(L.rows, 64, [&](Index r0, Index r1) {
-        EH.middleRows(r0, r1 - r0).noalias() -= dQ.middleRows(r0, r1 - r0) * H.middleRows(col0, c);
+    // E H changes by -dQ H[group, :] (a float32 product, fixed row chunks: deterministic). In the
+    // last sweep only the groups still to come read it.
+    const Index from = last ? col0 + c : 0;
+    if (from >= L.cols) return;
+    const MatrixXf dQf = dQ.cast<float>();
+    parallel_for_ranges(L.rows, hessian_product_rows, [&](Index r0, Index r1) {
+        EH.block(r0, from, r1 - r0, L.cols - from).noalias() -=
+            dQf.middleRows(r0, r1 - r0) * Hf.block(col0, from, c, L.cols - from);
     });
 }
 
-/// Block coordinate descent over the column groups (Gauss-Seidel): each step is the exact
-/// minimizer over one group's codebooks, so the loss never increases; with one column group it
-/// is the exact least-squares solution in one sweep. A sweep costs about two products of the
-/// layer with H.
+/// Block coordinate descent over the column groups (Gauss-Seidel): each step is the minimizer
+/// over one group's codebooks, from float64 normal equations and the gradient E H carried in
+/// float32 (SGEMMs; its rounding moves the solution by float32 noise, not the loss it is judged
+/// by, which update_codebooks computes in float64); with one column group it is the
+/// least-squares solution in one sweep. A sweep costs about one float32 product of the layer
+/// with H (the last one half: only the groups after each step need E H).
 /// EH is (W - Q) H for the current codebooks on entry (it is updated in place).
-inline void least_squares_update(VqLayer& layer, const MatrixXd& H, MatrixXd& EH, int sweeps) {
+/// Hf is H in float32.
+inline void least_squares_update(VqLayer& layer, const MatrixXd& H, const MatrixXf& Hf, MatrixXf& EH,
+                                 int sweeps) {
     MatrixXd Q = layer.dequantize().cast<double>();
     for (int sweep = 0; sweep < sweeps; ++sweep)
         for (Index cg = 0; cg < layer.layout.column_groups(); ++cg)
-            least_squares_group(layer, H, Q, EH, cg);
+            least_squares_group(layer, H, Hf, Q, EH, cg, sweep + 1 == sweeps);
 }
 
 }  // namespace detail
@@ -243,10 +258,8 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
     check_shape("H", H, layer.cols(), layer.cols());
     const auto start = std::chrono::steady_clock::now();
     CodebookUpdateStats stats;
-    // (W - Q) H: the loss now, and the starting point of the least-squares sweeps.
-    const MatrixXd residual = W.cast<double>() - layer.dequantize().cast<double>();
-    MatrixXd EH = detail::times_hessian(residual, H);
-    stats.loss_before = EH.cwiseProduct(residual).sum();
+    // The loss now (float64, the figure every later one is compared with).
+    stats.loss_before = proxy_loss(W, layer.dequantize(), H);
     stats.loss_after = stats.loss_before;
     if (options.method == CodebookUpdateMethod::none) return stats;
     const MatrixXf original = layer.codebooks;
@@ -259,7 +272,10 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
         // which coarsens every entry once the codebook is requantized with a per-codebook scale.
         // Both the solution and the solution clamped to each codebook's previous range are
         // requantized; the better is kept.
-        detail::least_squares_update(layer, H, EH, options.sweeps);
+        // (W - Q) H in float32: the gradient the sweeps start from.
+        const MatrixXf Hf = H.cast<float>();
+        MatrixXf EH = detail::times_hessian<float>(W - layer.dequantize(), Hf);
+        detail::least_squares_update(layer, H, Hf, EH, options.sweeps);
         VqLayer clamped = layer;
         detail::clamp_codebooks(clamped, original);
         const bool any_clamped = clamped.codebooks != layer.codebooks;
