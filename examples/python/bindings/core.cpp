@@ -20,6 +20,13 @@ void register_core(py::module_& m) {
         .value("diagonal", ErrorUpdateKind::diagonal)
         .value("exact", ErrorUpdateKind::exact)
         .value("none", ErrorUpdateKind::none);
+    py::enum_<LossEvaluation>(m, "LossEvaluation",
+                              "What result.proxy_loss holds: solver (from the solver's error sum, "
+                              "O(R C), exact update only, else the product), exact (the float64 "
+                              "product), none (NaN).")
+        .value("solver", LossEvaluation::solver)
+        .value("exact", LossEvaluation::exact)
+        .value("none", LossEvaluation::none);
     py::enum_<ScaleStorage>(m, "ScaleStorage", "Width of stored scales.")
         .value("fp32", ScaleStorage::fp32)
         .value("fp16", ScaleStorage::fp16);

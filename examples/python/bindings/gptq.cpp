@@ -53,6 +53,7 @@ void bind_gptq(py::module_& m, const std::string& suffix) {
         field(c, "hessian", &Config::hessian);
         field(c, "solver", &Config::solver);
         field(c, "update", &Config::update);
+        field(c, "loss", &Config::loss);
         def_repr<Config>(c, config_name.c_str());
     }
     {

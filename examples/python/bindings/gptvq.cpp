@@ -164,6 +164,18 @@ void register_gptvq(py::module_& m) {
     def_recipe<GptvqConfig>(
         m, "gptvq", [](const auto& W, const auto& H, const GptvqConfig& c) { return gptvq(W, H, c); },
         "GPTVQ on W (R x C) with the undamped Hessian H (C x C).");
+    m.def(
+        "gptvq",
+        [](py::handle W, py::handle H, const PreparedHessian& prepared, const GptvqConfig& config) {
+            const FloatMatrix w(W, "W");
+            return visit_matrix(H, "H", [&](const auto& h) {
+                py::gil_scoped_release release;
+                return gptvq(w.map(), h, prepared, config);
+            });
+        },
+        py::arg("W"), py::arg("H"), py::arg("prepared"), py::arg("config"),
+        "GPTVQ with a PreparedHessian (prepare_hessian(H, config.hessian)) shared by the linears "
+        "that read the same input; H is still needed by the codebook update.");
 
     auto presets = m.def_submodule(
         "gptvq_presets", "GPTVQ presets: (dim, bits_per_dim, weights_per_codebook), as in C++.");

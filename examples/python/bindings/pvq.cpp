@@ -74,6 +74,7 @@ void register_pvq(py::module_& m) {
         ref_field(c, "gain", &PvqConfig::gain, "BetaLloydMaxGain, BetaQuantileGain or LogUniformGain");
         ref_field(c, "incoherence", &PvqConfig::incoherence, "IncoherenceOptions, or None");
         field(c, "update", &PvqConfig::update);
+        field(c, "loss", &PvqConfig::loss);
         field(c, "packing", &PvqConfig::packing);
         field(c, "groups_per_chunk", &PvqConfig::groups_per_chunk);
         field(c, "hessian", &PvqConfig::hessian);

@@ -22,6 +22,7 @@ void register_vptq(py::module_& m) {
         field(c, "kmeans", &VptqConfig::kmeans);
         field(c, "hessian", &VptqConfig::hessian);
         field(c, "solver", &VptqConfig::solver);
+        field(c, "loss", &VptqConfig::loss);
         def_repr<VptqConfig>(c, "VptqConfig");
     }
     {

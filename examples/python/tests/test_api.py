@@ -70,10 +70,20 @@ def test_prepared_hessian_is_shared_without_changing_results(small):
     direct = vqlib.gptq(W, H, config)
     for rows in (W, W[:32]):  # two linears reading the same input
         shared = vqlib.gptq(rows, prepared, config)
-        assert np.isnan(shared.proxy_loss)  # no undamped H given
+        assert np.isfinite(shared.proxy_loss)  # from the solver's error sum
     shared = vqlib.gptq(W, prepared, config)
     assert np.array_equal(shared.Q, direct.Q)
-    assert vqlib.proxy_loss(W, shared.Q, H) == direct.proxy_loss
+    assert shared.proxy_loss == direct.proxy_loss
+    # The solver's figure agrees with the float64 product; exact and none on request.
+    assert abs(direct.proxy_loss / vqlib.proxy_loss(W, direct.Q, H) - 1) < 1e-6
+    config.loss = vqlib.LossEvaluation.exact
+    assert vqlib.gptq(W, H, config).proxy_loss == vqlib.proxy_loss(W, direct.Q, H)
+    config.loss = vqlib.LossEvaluation.none
+    assert np.isnan(vqlib.gptq(W, H, config).proxy_loss)
+    # GPTVQ takes the same preparation (without act-order, which its tiles do not follow).
+    gconfig = vqlib.gptvq_presets.best(2, 2, 1024)
+    gprepared = vqlib.prepare_hessian(H, gconfig.hessian)
+    assert np.array_equal(vqlib.gptvq(W, H, gprepared, gconfig).Q, vqlib.gptvq(W, H, gconfig).Q)
 
 
 def test_round_to_nearest_and_scalar_layer(small):
