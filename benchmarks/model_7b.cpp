@@ -120,7 +120,8 @@ std::map<std::string, std::map<std::string, Measured>> results;  // method -> sh
 struct Method {
     const char* name;
     const char* preset;
-    // Returns (seconds of preparation) and fills `m`; called with the shape and its Hessian.
+    // Prepares the shape's Hessian when it is the first of its input (or none is held), quantizes
+    // the linear with it and fills `m`.
     std::function<void(const Shape&, const MatrixXf&, const MatrixXd&, bool, Measured&)> run;
 };
 

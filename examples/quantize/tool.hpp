@@ -5,9 +5,8 @@
 #include "hessians.hpp"
 #include "spec.hpp"
 
-#include <vqlib/io/model_checkpoint.hpp>
-
 #include <vqlib/core/error.hpp>
+#include <vqlib/io/model_checkpoint.hpp>
 
 #include <exception>
 #include <filesystem>

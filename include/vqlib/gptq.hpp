@@ -80,8 +80,8 @@ GptqResult<G> gptq_with(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
     check_shape("H", H, W.cols(), W.cols());
     const PreparedHessian prepared = prepare_hessian(H, config.hessian);
     auto out = run_scalar(W, prepared, config, update);
-    out.proxy_loss = report_loss(config.loss, proxy_loss_from_solve(W, out.Q, prepared, out.stats),
-                                 W, out.Q, H);
+    out.proxy_loss = report_loss(
+        config.loss, [&] { return proxy_loss_from_solve(W, out.Q, prepared, out.stats); }, W, out.Q, H);
     return out;
 }
 

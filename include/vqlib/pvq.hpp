@@ -156,7 +156,8 @@ PvqResult<Idx> pvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const
     out.record(prepared);
     out.Q = out.layer.dequantize();
     out.proxy_loss = detail::report_loss(
-        config.loss, proxy_loss_from_solve(Wt, solved.Q, prepared, solved.stats), W, out.Q, H);
+        config.loss, [&] { return proxy_loss_from_solve(Wt, solved.Q, prepared, solved.stats); }, W,
+        out.Q, H);
     out.bits_per_weight = out.layer.bits().per_weight();
     out.seconds = detail::seconds_since(start) + prepared.seconds;
     return out;

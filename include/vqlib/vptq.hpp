@@ -215,13 +215,24 @@ inline MatrixXd permuted_hessian(const MatrixXd& H, const Permutation& perm) {
     return out;
 }
 
+/// W with its columns in the order perm (stored column q = original perm[q]).
+inline MatrixXf permuted_columns(ConstMatrixRef W, const Permutation& perm) {
+    MatrixXf out(W.rows(), W.cols());
+    for (Index q = 0; q < W.cols(); ++q) out.col(q) = W.col(perm[static_cast<std::size_t>(q)]);
+    return out;
+}
+
 inline Problem act_order(Problem p, VptqLayer& layer) {
     if (!layer.layout.enable_perm) return p;
-    const Index N = p.W.cols();
     layer.perm = descending_diagonal_order(p.H);
-    Problem s{MatrixXf(p.W.rows(), N), permuted_hessian(p.H, layer.perm)};
-    for (Index q = 0; q < N; ++q) s.W.col(q) = p.W.col(layer.perm[static_cast<std::size_t>(q)]);
-    return s;
+    return {permuted_columns(p.W, layer.perm), permuted_hessian(p.H, layer.perm)};
+}
+
+/// Step 3's preparation options: config.hessian without act-order (the permutation is step 2's).
+inline HessianOptions preparation_options(const VptqConfig& config) {
+    HessianOptions options = config.hessian;
+    options.act_order = false;
+    return options;
 }
 
 /// 3. Rows padded with zeros to whole vectors (of v, and of v0 for the outlier columns).
@@ -318,9 +329,7 @@ inline VptqHessian prepare(MatrixXd H, const VptqConfig& config) {
     } else {
         out.H = std::move(H);
     }
-    HessianOptions hopts = config.hessian;
-    hopts.act_order = false;  // the permutation is step 2's
-    out.prepared = prepare_hessian(out.H, hopts);
+    out.prepared = prepare_hessian(out.H, preparation_options(config));
     return out;
 }
 
@@ -418,9 +427,8 @@ VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const Vp
     out.layer.layout = vptq_steps::layout(config, M, N);
     vptq_steps::Problem stored = vptq_steps::act_order(
         vptq_steps::normalize({W, H.template cast<double>()}, out.layer), out.layer);
-    HessianOptions hopts = config.hessian;
-    hopts.act_order = false;  // the permutation is step 2's
-    const PreparedHessian prepared = prepare_hessian(stored.H, hopts);
+    const PreparedHessian prepared =
+        prepare_hessian(stored.H, vptq_steps::preparation_options(config));
     return detail::vptq_sweeps(std::move(out), W, H, stored.W, stored.H, prepared, config,
                                policies, start);
 }
@@ -446,14 +454,8 @@ VptqResult vptq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const Vp
                 N, (config.enable_perm ? " and a permutation of as many" : " and none (enable_perm = false)"));
     VptqResult out;
     out.layer.layout = vptq_steps::layout(config, M, N);
-    MatrixXf Ws;
-    if (config.enable_perm) {
-        out.layer.perm = hessian.perm;
-        Ws.resize(M, N);
-        for (Index q = 0; q < N; ++q) Ws.col(q) = W.col(hessian.perm[static_cast<std::size_t>(q)]);
-    } else {
-        Ws = W;
-    }
+    MatrixXf Ws = config.enable_perm ? vptq_steps::permuted_columns(W, hessian.perm) : MatrixXf(W);
+    out.layer.perm = hessian.perm;
     return detail::vptq_sweeps(std::move(out), W, H, Ws, hessian.H, hessian.prepared, config,
                                policies, start);
 }

@@ -110,17 +110,16 @@ void validate_hessian(const Eigen::Ref<const Eigen::Matrix<Scalar, Eigen::Dynami
     const Index n = H.rows();
     std::vector<double> d(static_cast<std::size_t>(n));
     for (Index j = 0; j < n; ++j) d[static_cast<std::size_t>(j)] = static_cast<double>(H(j, j));
-    const double max_diag = *std::max_element(d.begin(), d.end(), [](double a, double b) {
-        return std::abs(a) < std::abs(b);
-    });
-    VQLIB_CHECK(std::abs(max_diag) > 0.0, numerical_error, "H (", n, "x", n,
+    double max_diag = 0.0;  // max |H_jj|
+    for (double v : d) max_diag = std::max(max_diag, std::abs(v));
+    VQLIB_CHECK(max_diag > 0.0, numerical_error, "H (", n, "x", n,
                 ") is all zero on its diagonal: no column has calibration signal");
     for (Index j = 0; j < n; ++j) {
         VQLIB_CHECK(d[static_cast<std::size_t>(j)] >= 0.0, numerical_error, "H(", j, ", ", j,
                     ") = ", d[static_cast<std::size_t>(j)],
                     ": a Hessian is positive semi-definite, its diagonal cannot be negative");
     }
-    const double tol = symmetry_tolerance * std::abs(max_diag);
+    const double tol = symmetry_tolerance * max_diag;
     for_each_strictly_lower(n, [&](Index i, Index j) {
         const double hij = static_cast<double>(H(i, j));
         const double hji = static_cast<double>(H(j, i));

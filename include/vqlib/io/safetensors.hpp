@@ -766,18 +766,6 @@ inline SafetensorsHeader read_safetensors_header(const std::filesystem::path& pa
     return detail::st_file_reader(path).header();
 }
 
-/// Reads and validates a safetensors file, keeping only the tensors for which `select(name)` is
-/// true (the header is validated whole; unselected tensors are not read). Throws io_error.
-inline SafetensorsFile read_safetensors(const std::filesystem::path& path,
-                                        const std::function<bool(const std::string&)>& select) {
-    detail::st_file_reader reader(path);
-    SafetensorsFile file;
-    file.metadata = reader.header().metadata;
-    for (const auto& [name, info] : reader.header().tensors)
-        if (!select || select(name)) file.tensors.emplace(name, reader.read(name, info));
-    return file;
-}
-
 /// Reads and validates a safetensors file's header, then the tensors that choose(header) names
 /// (entries of the header; an unknown name throws io_error naming it): the file is opened and
 /// its header parsed once, for readers that pick tensors by what the header says (dtype, shape,
@@ -795,6 +783,18 @@ inline SafetensorsFile read_safetensors_chosen(
         file.tensors.emplace(name, reader.read(name, it->second));
     }
     return file;
+}
+
+/// Reads and validates a safetensors file, keeping only the tensors for which `select(name)` is
+/// true (the header is validated whole; unselected tensors are not read). Throws io_error.
+inline SafetensorsFile read_safetensors(const std::filesystem::path& path,
+                                        const std::function<bool(const std::string&)>& select) {
+    return read_safetensors_chosen(path, [&](const SafetensorsHeader& header) {
+        std::vector<std::string> names;
+        for (const auto& [name, info] : header.tensors)
+            if (!select || select(name)) names.push_back(name);
+        return names;
+    });
 }
 
 /// Reads and validates a whole safetensors file. Throws io_error.

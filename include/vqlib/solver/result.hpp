@@ -97,16 +97,17 @@ inline double proxy_loss_from_solve(ConstMatrixRef W, ConstMatrixRef Q,
 
 namespace detail {
 
-/// result.proxy_loss as `mode` asks: `from_solve` (proxy_loss_from_solve, NaN when unavailable)
-/// for `solver`, falling back to the float64 product of the caller's W, Q and H.
-template <class DerivedH>
-double report_loss(LossEvaluation mode, double from_solve, ConstMatrixRef W, ConstMatrixRef Q,
+/// result.proxy_loss as `mode` asks: for `solver`, from_solve() (proxy_loss_from_solve, NaN when
+/// unavailable; called only in that mode), falling back to the float64 product of the caller's W,
+/// Q and H.
+template <class DerivedH, class FromSolve>
+double report_loss(LossEvaluation mode, FromSolve&& from_solve, ConstMatrixRef W, ConstMatrixRef Q,
                    const Eigen::MatrixBase<DerivedH>& H) {
     switch (mode) {
     case LossEvaluation::none:
         return std::numeric_limits<double>::quiet_NaN();
     case LossEvaluation::solver:
-        if (std::isfinite(from_solve)) return from_solve;
+        if (const double loss = from_solve(); std::isfinite(loss)) return loss;
         [[fallthrough]];
     case LossEvaluation::exact:
         return proxy_loss(W, Q, H);
