@@ -3,13 +3,15 @@
 //
 //   BM_VptqKMeansIteration/K     one Hessian-weighted EM iteration (assignment + M-step + the
 //                                objective) over all vectors with K = 4096 or 65536 centroids
-//                                (VPTQ runs 100 of them per codebook), the mean of 2 iterations
-//                                as timed by kmeans() itself;
+//                                (VPTQ runs up to 100 of them per codebook), plain E-steps, the
+//                                mean of 2 iterations as timed by kmeans() itself;
+//   BM_VptqKMeansFull/K          VPTQ's whole k-means (random seeds, <= 100 iterations,
+//                                tolerance 1e-5) with the default bounded E-steps: iterations
+//                                run, share of the plain work, first and last iteration times;
 //   BM_VptqAssignment/K          the E-step alone (bare nearest-centroid search);
-//   BM_Vptq_v8_k65536            the whole recipe with the k-means cut to 2 iterations (100 would
-//                                take ~100x the iteration time); counters report the seconds of
-//                                k-means and of the two-stage sweep, and the k-means time
-//                                extrapolated to VPTQ's 100 iterations.
+//   BM_Vptq_v8_k65536/I          the whole recipe with the k-means cut to I iterations (0: the
+//                                preset's own stopping); counters report the seconds of k-means
+//                                and of the two-stage sweep.
 #include <vqlib/vptq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -58,6 +60,7 @@ void BM_VptqKMeansIteration(benchmark::State& state) {
     p.max_iterations = 2;
     p.tolerance = 0.0;
     p.seeding = vqlib::GivenCentroids{v.points.topRows(k)};
+    p.acceleration = vqlib::KMeansAcceleration::none;  // the plain E-step's cost
     for (auto _ : state) {
         const auto r = vqlib::kmeans(v.points, vqlib::Weights::per_point(std::span<const float>(v.weights)), p);
         double seconds = 0.0;
@@ -66,6 +69,27 @@ void BM_VptqKMeansIteration(benchmark::State& state) {
         benchmark::DoNotOptimize(r.objective);
     }
     state.counters["vectors"] = static_cast<double>(v.points.rows());
+    state.SetLabel("baseline=BM_GemmFloat_LayerSize");
+}
+
+// VPTQ's own k-means as vptq() runs it (random seeding, up to 100 iterations, tolerance 1e-5) with
+// bounded E-steps (the default, exact); the plain cost is iterations x BM_VptqKMeansIteration.
+void BM_VptqKMeansFull(benchmark::State& state) {
+    const auto& v = layer_vectors();
+    vqlib::KMeansParameters p = vqlib::VptqConfig::default_kmeans();
+    p.k = state.range(0);
+    for (auto _ : state) {
+        const auto r = vqlib::kmeans(v.points, vqlib::Weights::per_point(std::span<const float>(v.weights)), p);
+        double work = 0.0;
+        for (const auto& it : r.iterations) work += it.distances_computed;
+        state.counters["iterations"] = static_cast<double>(r.iterations.size());
+        state.counters["bound_groups"] = static_cast<double>(r.bound_groups);
+        state.counters["work"] = work / (static_cast<double>(r.iterations.size()) *
+                                         static_cast<double>(v.points.rows()) * static_cast<double>(p.k));
+        state.counters["s_first_iteration"] = r.iterations.front().seconds;
+        state.counters["s_last_iteration"] = r.iterations.back().seconds;
+        benchmark::DoNotOptimize(r.objective);
+    }
     state.SetLabel("baseline=BM_GemmFloat_LayerSize");
 }
 
@@ -84,16 +108,17 @@ void BM_VptqAssignment(benchmark::State& state) {
     state.SetLabel("baseline=BM_GemmFloat_LayerSize");
 }
 
+// state.range(0): k-means iterations (0: the preset's, up to 100 with tolerance 1e-5).
 void BM_Vptq_v8_k65536(benchmark::State& state) {
     const vqlib::MatrixXf W = random_matrix(kSize, kSize, 3, false);
     vqlib::HessianAccumulator acc(kSize);
     acc.add(random_matrix(kSize, kSize, 4, true));
     const vqlib::MatrixXd H = acc.finalize();
     auto config = vqlib::vptq_presets::v8_k65536();
-    config.kmeans.max_iterations = 2;
+    if (state.range(0) > 0) config.kmeans.max_iterations = static_cast<int>(state.range(0));
     for (auto _ : state) {
         const auto r = vqlib::vptq(W, H, config);
-        state.counters["s_kmeans(2 it)"] = r.seconds_kmeans;
+        state.counters["s_kmeans"] = r.seconds_kmeans;
         state.counters["s_sweep"] = r.seconds_solve;
         state.counters["s_total"] = r.seconds;
         state.counters["bpw"] = r.bits_per_weight;
@@ -107,6 +132,7 @@ void BM_Vptq_v8_k65536(benchmark::State& state) {
 BENCHMARK(BM_GemmFloat_LayerSize)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_VptqAssignment)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_VptqKMeansIteration)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
-BENCHMARK(BM_Vptq_v8_k65536)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_VptqKMeansFull)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Vptq_v8_k65536)->Arg(2)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 int main(int argc, char** argv) { return vqlib::bench::run_with_ratios(argc, argv); }

@@ -49,6 +49,10 @@ struct DirectTask {
     Index n = 0;                    // a multiple of kLaneBlock
     float* best = nullptr;          // running minimum per point (read and updated)
     std::int32_t* index = nullptr;  // its centroid (read and updated)
+    /// Top-2 kernels only: the running second smallest distance per point (read and updated):
+    /// after the call, the smallest distance over every centroid seen except `index` (a tie with
+    /// the minimum counts, so it equals `best` then).
+    float* second = nullptr;
 };
 
 /// Work of one scan call (the GEMM path): pick the smallest precomputed score per point.
@@ -106,10 +110,10 @@ VQLIB_DETAIL_ALWAYS_INLINE void store_lanes(S* p, const V& v) {
 /// Point blocks processed together: enough independent minimum chains to hide the compare/select
 /// latency, few enough that the coordinates stay in registers. Up to 4 blocks; 8 when a block is
 /// one coordinate, where the chain latency dominates the arithmetic (measured on AVX-512).
-template <int W, int D, KernelWeights M>
+template <int W, int D, KernelWeights M, bool Top2 = false>
 constexpr int direct_unroll() {
     const int registers = W == 16 ? 32 : 16;
-    const int per_block = D * (M == KernelWeights::elementwise ? 2 : 1) + 2;
+    const int per_block = D * (M == KernelWeights::elementwise ? 2 : 1) + 2 + (Top2 ? 1 : 0);
     const int most = per_block <= 3 ? 8 : 4;
     const int u = (registers - 4) / per_block;
     return u < 1 ? 1 : (u > most ? most : u);
@@ -117,8 +121,9 @@ constexpr int direct_unroll() {
 
 // ---- direct kernel ------------------------------------------------------------------------------
 
-/// Compile-time D: blocks of U*W points from i_begin while they fit below i_end.
-template <int W, int D, int U, KernelWeights M>
+/// Compile-time D: blocks of U*W points from i_begin while they fit below i_end. Top2 also keeps
+/// the second smallest distance (t.second).
+template <int W, int D, int U, KernelWeights M, bool Top2>
 VQLIB_DETAIL_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begin, Index i_end) {
     using F = typename lanes<W>::f;
     using I = typename lanes<W>::i;
@@ -128,9 +133,11 @@ VQLIB_DETAIL_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begi
         F x[U][D];
         F w[U][DW];
         F best[U];
+        F second[Top2 ? U : 1];
         I idx[U];
         VQLIB_DETAIL_UNROLL
         for (int u = 0; u < U; ++u) {
+            if constexpr (Top2) load_lanes(second[u], t.second + i + u * W);
             VQLIB_DETAIL_UNROLL
             for (int j = 0; j < D; ++j) {
                 load_lanes(x[u][j], t.points + j * t.point_stride + i + u * W);
@@ -160,6 +167,10 @@ VQLIB_DETAIL_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begi
                     acc = acc + term;
                 }
                 const auto closer = acc < best[u];
+                if constexpr (Top2) {
+                    const F other = acc < second[u] ? acc : second[u];
+                    second[u] = closer ? best[u] : other;
+                }
                 best[u] = closer ? acc : best[u];
                 idx[u] = closer ? kv : idx[u];
             }
@@ -168,22 +179,25 @@ VQLIB_DETAIL_ALWAYS_INLINE Index direct_blocks(const DirectTask& t, Index i_begi
         for (int u = 0; u < U; ++u) {
             store_lanes(t.best + i + u * W, best[u]);
             store_lanes(t.index + i + u * W, idx[u]);
+            if constexpr (Top2) store_lanes(t.second + i + u * W, second[u]);
         }
     }
     return i;
 }
 
 /// Runtime D (any dimension): coordinates are re-read from memory (L1) for every centroid.
-template <int W, KernelWeights M>
+template <int W, KernelWeights M, bool Top2>
 VQLIB_DETAIL_ALWAYS_INLINE void direct_blocks_any_dim(const DirectTask& t) {
     using F = typename lanes<W>::f;
     using I = typename lanes<W>::i;
     const Index d = t.d;
     for (Index i = 0; i + W <= t.n; i += W) {
         F best;
+        F second{};
         I idx;
         load_lanes(best, t.best + i);
         load_lanes(idx, t.index + i);
+        if constexpr (Top2) load_lanes(second, t.second + i);
         for (Index k = t.k_begin; k < t.k_end; ++k) {
             const float* c = t.centroids + k * d;
             const I kv = I{} + static_cast<std::int32_t>(k);
@@ -203,22 +217,27 @@ VQLIB_DETAIL_ALWAYS_INLINE void direct_blocks_any_dim(const DirectTask& t) {
                 acc = j == 0 ? term : acc + term;
             }
             const auto closer = acc < best;
+            if constexpr (Top2) {
+                const F other = acc < second ? acc : second;
+                second = closer ? best : other;
+            }
             best = closer ? acc : best;
             idx = closer ? kv : idx;
         }
         store_lanes(t.best + i, best);
         store_lanes(t.index + i, idx);
+        if constexpr (Top2) store_lanes(t.second + i, second);
     }
 }
 
-template <int W, int D, KernelWeights M>
+template <int W, int D, KernelWeights M, bool Top2 = false>
 VQLIB_DETAIL_ALWAYS_INLINE void direct_kernel(const DirectTask& t) {
     if constexpr (D == 0) {
-        direct_blocks_any_dim<W, M>(t);
+        direct_blocks_any_dim<W, M, Top2>(t);
     } else {
-        constexpr int U = direct_unroll<W, D, M>();
-        Index i = direct_blocks<W, D, U, M>(t, 0, t.n);
-        if constexpr (U > 1) direct_blocks<W, D, 1, M>(t, i, t.n);
+        constexpr int U = direct_unroll<W, D, M, Top2>();
+        Index i = direct_blocks<W, D, U, M, Top2>(t, 0, t.n);
+        if constexpr (U > 1) direct_blocks<W, D, 1, M, Top2>(t, i, t.n);
     }
 }
 
@@ -288,17 +307,22 @@ inline float direct_distance(const float* x, Index x_stride, const float* c, Ind
 using DirectKernelFn = void (*)(const DirectTask&);
 using ScanKernelFn = void (*)(const ScanTask&);
 
-/// One instruction-set variant: direct kernels by [weight form][D] (D = 0: any dimension) and
-/// the scan kernel.
+/// One instruction-set variant: direct kernels by [weight form][D] (D = 0: any dimension), the
+/// same keeping the second smallest distance too (top2), and the scan kernel.
 struct AssignmentKernels {
     const char* name;
     int lanes;
     std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> direct;
+    std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> top2;
     ScanKernelFn scan;
 
     DirectKernelFn direct_for(KernelWeights mode, Index d) const {
         return direct[static_cast<std::size_t>(mode)]
                      [static_cast<std::size_t>(d <= kMaxCompiledDim ? d : 0)];
+    }
+    DirectKernelFn top2_for(KernelWeights mode, Index d) const {
+        return top2[static_cast<std::size_t>(mode)]
+                   [static_cast<std::size_t>(d <= kMaxCompiledDim ? d : 0)];
     }
 };
 
@@ -324,11 +348,17 @@ constexpr std::array<std::array<DirectKernelFn, kMaxCompiledDim + 1>, 3> direct_
         ATTRIBUTES static void run(const DirectTask& t) { direct_kernel<W, D, M>(t); }          \
         static constexpr DirectKernelFn pointer() { return &run; }                              \
     };                                                                                          \
+    template <int D, KernelWeights M>                                                           \
+    struct NAME##_top2_entry {                                                                  \
+        ATTRIBUTES static void run(const DirectTask& t) { direct_kernel<W, D, M, true>(t); }    \
+        static constexpr DirectKernelFn pointer() { return &run; }                              \
+    };                                                                                          \
     ATTRIBUTES inline void NAME##_scan_entry(const ScanTask& t) { scan_kernel<W>(t); }          \
     inline const AssignmentKernels& NAME##_assignment_kernels() {                               \
         static const AssignmentKernels kernels{                                                 \
             #NAME, W,                                                                           \
             direct_table<NAME##_direct_entry>(std::make_integer_sequence<int, kMaxCompiledDim + 1>{}), \
+            direct_table<NAME##_top2_entry>(std::make_integer_sequence<int, kMaxCompiledDim + 1>{}), \
             &NAME##_scan_entry};                                                                \
         return kernels;                                                                         \
     }

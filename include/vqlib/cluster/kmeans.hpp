@@ -42,6 +42,14 @@
 // parameters.parallel); kmeans(points, weights, parameters, assign) takes any backend, e.g.
 // CudaAssignment (backend/cuda/assignment.cuh), which gives the same indices.
 //
+// Accelerated E-steps (parameters.acceleration): with the CPU backend and the direct kernel, the
+// E-steps after the first may prune centroids by distance bounds (cluster/bounded_assignment.hpp,
+// Yinyang k-means). This is exact: the assignments, hence the centroids, objectives and stopping,
+// are bit-identical to plain Lloyd's; only the work changes (KMeansIterationStats::
+// distances_computed says how much). `automatic` uses it for k >= 512 and k d >= 4096 (below
+// that the plain kernel is faster; measured on 1M points: 1.4x at k = 1024, d = 8; 1.7-2.3x at
+// k = 4096, d = 8; 0.7x at k = 256, d = 8) on problems of at least 2^22 terms.
+//
 // Determinism: results depend on the data, the parameters and the seed only; never on the thread
 // count (fixed chunks, ordered reductions) nor on the SIMD variant picked at run time.
 //
@@ -53,6 +61,7 @@
 #include <vqlib/backend/assignment.hpp>
 #include <vqlib/backend/cpu_assignment.hpp>
 #include <vqlib/cluster/assignment.hpp>
+#include <vqlib/cluster/bounded_assignment.hpp>
 #include <vqlib/cluster/execution.hpp>
 #include <vqlib/cluster/seeding.hpp>
 #include <vqlib/cluster/weights.hpp>
@@ -65,6 +74,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -76,6 +86,22 @@
 namespace vqlib {
 
 enum class EmptyClusterPolicy { reset_to_zero, split_heaviest };
+
+/// How kmeans() runs its E-steps on the CPU (the results are the same for all three).
+enum class KMeansAcceleration {
+    automatic,  // bounds for k >= 512, k D >= 4096 and N k D >= 2^22; plain otherwise
+    none,       // every E-step compares every point with every centroid
+    bounds,     // distance bounds whenever the direct kernel is the method
+};
+
+inline const char* to_string(KMeansAcceleration a) {
+    switch (a) {
+    case KMeansAcceleration::automatic: return "automatic";
+    case KMeansAcceleration::none: return "none";
+    case KMeansAcceleration::bounds: return "bounds";
+    }
+    return "?";
+}
 
 /// Parameters of kmeans(). The defaults reproduce GPTVQ's codebook initialization (Mahalanobis
 /// seeding, 100 EM iterations, no convergence test, empty clusters reset to zero); for general
@@ -98,6 +124,11 @@ struct KMeansParameters {
     AssignmentMethod assignment = AssignmentMethod::automatic;
     /// Allow parallel chunks (results are identical either way).
     bool parallel = true;
+    /// Bound-pruned E-steps (exact; see the top of this header). Only with the CPU backend.
+    KMeansAcceleration acceleration = KMeansAcceleration::automatic;
+    /// At most this much memory for the bounds (4 bytes per point and centroid group; fewer
+    /// groups prune less).
+    std::size_t bounds_memory = std::size_t{512} << 20;
 };
 
 struct KMeansIterationStats {
@@ -107,6 +138,7 @@ struct KMeansIterationStats {
     Index empty_clusters = 0;  // clusters with no point in this E-step (handled by policy)
     double largest_cluster_weight = 0.0;   // total weight sum_{n in k} sum_j omega_nj (counts x D
     double smallest_cluster_weight = 0.0;  // unweighted), before empty clusters are handled
+    double distances_computed = 0.0;       // point-centroid distances in the E-step (plain: N K)
     double seconds = 0.0;
 };
 
@@ -120,6 +152,7 @@ struct KMeansResult {
     Index points_used = 0;     // points EM ran on (the subsample size, or N)
     bool subsampled = false;
     AssignmentMethod assignment_method = AssignmentMethod::direct;  // as resolved
+    Index bound_groups = 0;  // centroid groups of the bounded E-steps (0: plain E-steps)
     double seeding_seconds = 0.0;
     double seconds = 0.0;  // the whole call
 };
@@ -159,15 +192,30 @@ inline void check_kmeans_arguments(ConstMatrixRef points, const Weights& weights
 template <AssignmentBackend Assign>
 class KMeansEm {
 public:
+    /// `bound_groups` > 0: bounded E-steps with that many centroid groups.
     KMeansEm(ConstMatrixRef points, const Weights& weights, const KMeansParameters& p,
-             const Assign& assign)
+             const Assign& assign, Index bound_groups = 0)
         : assign_(assign),
           points_(points),
           weights_(weights),
           p_(p),
           n_(points.rows()),
           d_(points.cols()),
-          k_(p.k) {}
+          k_(p.k) {
+        if (bound_groups > 0) bounded_.emplace(points, weights, bound_groups, p.parallel);
+    }
+
+    /// One E-step of `centroids`; returns the point-centroid distances it computed.
+    double e_step(const MatrixXf& centroids, std::span<std::int32_t> assignment) {
+        if (bounded_) {
+            bounded_->assign(centroids, assignment);
+            return bounded_->distances_computed();
+        }
+        assign_.nearest_centroid(points_, centroids, weights_, assignment);
+        return static_cast<double>(n_) * static_cast<double>(k_);
+    }
+
+    Index bound_groups() const { return bounded_ ? bounded_->groups() : 0; }
 
     /// EM from `centroids` (updated in place), appending to result.iterations. Returns true at a
     /// fixed point, where `assignment` already is the final E-step for `centroids`.
@@ -176,7 +224,7 @@ public:
         assignment.assign(static_cast<std::size_t>(n_), 0);
         for (int it = 1; it <= p_.max_iterations; ++it) {
             const auto start = std::chrono::steady_clock::now();
-            assign_.nearest_centroid(points_, centroids, weights_, assignment);
+            const double computed = e_step(centroids, assignment);
             Index reassigned = 0;
             for (Index i = 0; i < n_; ++i)
                 reassigned += assignment[static_cast<std::size_t>(i)] !=
@@ -186,6 +234,7 @@ public:
             KMeansIterationStats stats;
             stats.iteration = it;
             stats.reassigned = reassigned;
+            stats.distances_computed = computed;
             m_step(assignment, centroids, stats);
             stats.objective = objective(points_, weights_, centroids, assignment);
             stats.seconds = seconds_since(start);
@@ -412,7 +461,27 @@ private:
     MatrixXd sum_;
     MatrixXd weight_;
     std::vector<Index> count_;
+    std::optional<BoundedAssignment> bounded_;
 };
+
+/// Centroid groups for bounded E-steps of kmeans() (0: plain E-steps), from the parameters and
+/// the shapes only.
+template <AssignmentBackend Assign>
+Index kmeans_bound_groups(const KMeansParameters& p, const Assign& assign, Index n, Index d) {
+    if constexpr (std::same_as<Assign, CpuAssignment>) {
+        if (p.acceleration == KMeansAcceleration::none) return 0;
+        if (resolve_assignment_method(assign.method, p.k, d) != AssignmentMethod::direct) return 0;
+        if (p.acceleration == KMeansAcceleration::automatic &&
+            (p.k < 512 || p.k * d < 4096 ||
+             static_cast<double>(n) * static_cast<double>(p.k) * static_cast<double>(d) <
+                 static_cast<double>(1 << 22)))
+            return 0;
+        return bounded_assignment_groups(n, p.k, p.bounds_memory);
+    } else {
+        (void)p, (void)assign, (void)n, (void)d;
+        return 0;
+    }
+}
 
 inline Index count_empty(std::span<const std::int32_t> assignment, Index k) {
     std::vector<char> seen(static_cast<std::size_t>(k), 0);
@@ -460,18 +529,23 @@ KMeansResult run_kmeans(ConstMatrixRef points, const Weights& weights, const KMe
     result.centroids = seed_centroids(p.seeding, fit_points, fit_weights, p.k, rng);
     result.seeding_seconds = seconds_since(seeding_start);
 
-    KMeansEm<Assign> em(fit_points, fit_weights, p, assign);
+    KMeansEm<Assign> em(fit_points, fit_weights, p, assign,
+                        kmeans_bound_groups(p, assign, fit_points.rows(), d));
     std::vector<std::int32_t> fit_assignment;
     const bool fixed_point = em.run(result.centroids, fit_assignment, result);
     result.converged = result.converged || fixed_point;
 
-    // The final E-step: all points against the final centroids.
+    // The final E-step: all points against the final centroids (the bounded E-steps continue).
     if (fixed_point && !subsampled) {
         result.assignment = std::move(fit_assignment);
+    } else if (!subsampled) {
+        result.assignment.assign(static_cast<std::size_t>(n), 0);
+        em.e_step(result.centroids, result.assignment);
     } else {
         result.assignment.assign(static_cast<std::size_t>(n), 0);
         assign.nearest_centroid(points, result.centroids, weights, result.assignment);
     }
+    result.bound_groups = em.bound_groups();
     result.assignment_method = resolve_assignment_method(p.assignment, p.k, d);
     result.objective = KMeansEm<Assign>::objective(points, weights, result.centroids, result.assignment);
     result.empty_clusters = count_empty(result.assignment, p.k);
