@@ -148,7 +148,7 @@ void register_all() {
         int iterations;
     };
     for (const Case c : {Case{1000000, 8, 4096, 25}, Case{1000000, 2, 256, 25},
-                         Case{1000000, 8, 65536, 10}}) {
+                         Case{1000000, 8, 65536, 5}}) {
         const std::string name = "kmeans_vs_faiss/n" + std::to_string(c.n) + "_d" +
                                  std::to_string(c.d) + "_k" + std::to_string(c.k) + "_it" +
                                  std::to_string(c.iterations);

@@ -15,6 +15,12 @@ void bind_kmeans(py::module_& m) {
         .value("automatic", AssignmentMethod::automatic)
         .value("direct", AssignmentMethod::direct)
         .value("gemm", AssignmentMethod::gemm);
+    py::enum_<KMeansAcceleration>(m, "KMeansAcceleration",
+                                  "E-steps of kmeans: plain, or pruned by exact distance bounds "
+                                  "(same results).")
+        .value("automatic", KMeansAcceleration::automatic)
+        .value("none", KMeansAcceleration::none)
+        .value("bounds", KMeansAcceleration::bounds);
     {
         py::class_<MahalanobisSeeding> c(m, "MahalanobisSeeding", "GPTVQ's Mahalanobis seeding.");
         def_fields_init<MahalanobisSeeding>(c, "MahalanobisSeeding");
@@ -48,6 +54,8 @@ void bind_kmeans(py::module_& m) {
         field(c, "subsample", &KMeansParameters::subsample);
         field(c, "assignment", &KMeansParameters::assignment);
         field(c, "parallel", &KMeansParameters::parallel);
+        field(c, "acceleration", &KMeansParameters::acceleration);
+        field(c, "bounds_memory", &KMeansParameters::bounds_memory);
         def_repr<KMeansParameters>(c, "KMeansParameters");
     }
 }

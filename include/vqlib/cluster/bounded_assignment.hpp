@@ -120,28 +120,17 @@ public:
 private:
     // ---- centroid groups ------------------------------------------------------------------------
 
-    // Groups from a few Lloyd iterations on the centroids (unweighted, strided seeds), then the
-    // internal order: by group, and by original index within a group.
+    // Groups from a few Lloyd iterations on the centroids (unweighted, strided seeds, the direct
+    // kernel), then the internal order: by group, and by original index within a group.
     void start(ConstMatrixRef centroids) {
         k_ = centroids.rows();
         const Index t = std::min(requested_groups_, k_);
-        std::vector<Index> group(static_cast<std::size_t>(k_), 0);
+        std::vector<std::int32_t> group(static_cast<std::size_t>(k_), 0);
         if (t > 1) {
-            MatrixXd centers(t, d_);
-            for (Index g = 0; g < t; ++g)
-                centers.row(g) = centroids.row(g * k_ / t).cast<double>();
+            MatrixXf centers(t, d_);
+            for (Index g = 0; g < t; ++g) centers.row(g) = centroids.row(g * k_ / t);
             for (int it = 0; it < 5; ++it) {
-                for (Index k = 0; k < k_; ++k) {
-                    double best = std::numeric_limits<double>::infinity();
-                    for (Index g = 0; g < t; ++g) {
-                        const double dist =
-                            (centers.row(g) - centroids.row(k).cast<double>()).squaredNorm();
-                        if (dist < best) {
-                            best = dist;
-                            group[static_cast<std::size_t>(k)] = g;
-                        }
-                    }
-                }
+                assign_nearest(centroids, centers, {}, group, {}, {AssignmentMethod::direct, false});
                 MatrixXd sum = MatrixXd::Zero(t, d_);
                 std::vector<Index> count(static_cast<std::size_t>(t), 0);
                 for (Index k = 0; k < k_; ++k) {
@@ -150,8 +139,11 @@ private:
                 }
                 for (Index g = 0; g < t; ++g)
                     if (count[static_cast<std::size_t>(g)] > 0)
-                        centers.row(g) = sum.row(g) / static_cast<double>(count[static_cast<std::size_t>(g)]);
+                        centers.row(g) =
+                            (sum.row(g) / static_cast<double>(count[static_cast<std::size_t>(g)]))
+                                .cast<float>();
             }
+            assign_nearest(centroids, centers, {}, group, {}, {AssignmentMethod::direct, false});
         }
         // Counting sort by group (stable: original order within a group); empty groups vanish.
         std::vector<Index> count(static_cast<std::size_t>(t) + 1, 0);
