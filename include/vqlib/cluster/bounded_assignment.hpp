@@ -243,8 +243,8 @@ private:
         float least[L];
         for (int q = 0; q < L; ++q) least[q] = std::numeric_limits<float>::infinity();
         const float* drift = drift_.data();
-        const auto lower = [s](float bound, float drift) {
-            const float step = s * drift;
+        const auto lower = [s](float bound, float group_drift) {
+            const float step = s * group_drift;
             float v = bound - step;
             v -= 1e-6f * (bound + step);
             return v > 0.0f ? v : 0.0f;
@@ -309,9 +309,9 @@ private:
             const float least = lower_bounds(lb, groups, s);
             if (least > ub) continue;  // no other centroid can be as close
             for (Index g = 0; g < groups; ++g) {
-                Index& c = count[static_cast<std::size_t>(g)];
-                lists[static_cast<std::size_t>(g * m + c)] = static_cast<std::int32_t>(l);
-                c += lb[g] <= ub ? 1 : 0;
+                Index& listed = count[static_cast<std::size_t>(g)];
+                lists[static_cast<std::size_t>(g * m + listed)] = static_cast<std::int32_t>(l);
+                listed += lb[g] <= ub ? 1 : 0;
             }
         }
         evaluated += first ? 0.0 : static_cast<double>(m);
@@ -322,17 +322,17 @@ private:
         const bool elementwise = mode_ == KernelWeights::elementwise;
         std::vector<float> x, w, f1, f2, bound;
         std::vector<std::int32_t> r1;
-        const auto gather = [&](const std::int32_t* list, Index count, Index padded) {
+        const auto gather = [&](const std::int32_t* list, Index size, Index padded) {
             x.assign(static_cast<std::size_t>(padded * d_), 0.0f);
             if (elementwise) w.assign(x.size(), 0.0f);
             for (Index j = 0; j < d_; ++j) {
                 const float* col = points_.data() + j * points_.outerStride() + i0;
                 float* to = x.data() + j * padded;
-                for (Index q = 0; q < count; ++q) to[q] = col[list[q]];
+                for (Index q = 0; q < size; ++q) to[q] = col[list[q]];
                 if (elementwise) {
                     const float* wc = weights_.data() + j * weights_.outer_stride() + i0;
                     float* wt = w.data() + j * padded;
-                    for (Index q = 0; q < count; ++q) wt[q] = wc[list[q]];
+                    for (Index q = 0; q < size; ++q) wt[q] = wc[list[q]];
                 }
             }
         };
