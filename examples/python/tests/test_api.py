@@ -21,7 +21,7 @@ def test_config_fields_by_keyword_and_by_reference():
     assert isinstance(c.kmeans.seeding, vqlib.RandomSeeding)
     assert c.kmeans.acceleration == vqlib.KMeansAcceleration.automatic
     c.kmeans.acceleration = vqlib.KMeansAcceleration.bounds
-    assert "acceleration=KMeansAcceleration.bounds" in repr(c.kmeans)
+    assert "acceleration=<KMeansAcceleration.bounds" in repr(c.kmeans)
     assert "percdamp=0.05" in repr(c)
     p = vqlib.PvqConfig()
     p.incoherence = None
