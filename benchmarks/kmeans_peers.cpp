@@ -58,19 +58,13 @@ MatrixXf llm_like_vectors(Index n, Index d, std::uint64_t seed) {
 
 MatrixXf initial_centroids(const MatrixXf& x, Index k, std::uint64_t seed) {
     vqlib::Rng rng(seed);
-    const std::vector<Index> rows = vqlib::detail::sample_without_replacement(x.rows(), k, rng);
-    MatrixXf c(k, x.cols());
-    for (Index r = 0; r < k; ++r) c.row(r) = x.row(rows[static_cast<std::size_t>(r)]);
-    return c;
+    return vqlib::detail::gather_rows(x, vqlib::detail::sample_without_replacement(x.rows(), k, rng));
 }
 
+// kmeans()'s own objective (double sums) of every point at its nearest returned centroid.
 double objective_of(const MatrixXf& x, const MatrixXf& centroids) {
     const auto a = vqlib::nearest_centroids(x, centroids, {}, {vqlib::AssignmentMethod::direct, true});
-    double sum = 0.0;
-    for (Index i = 0; i < x.rows(); ++i)
-        sum += (x.row(i).cast<double>() - centroids.row(a[static_cast<std::size_t>(i)]).cast<double>())
-                   .squaredNorm();
-    return sum;
+    return vqlib::detail::KMeansEm<vqlib::CpuAssignment>::objective(x, vqlib::Weights{}, centroids, a);
 }
 
 double seconds_of(const std::chrono::steady_clock::time_point& start) {

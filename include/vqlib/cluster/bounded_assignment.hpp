@@ -146,12 +146,10 @@ private:
             assign_nearest(centroids, centers, {}, group, {}, {AssignmentMethod::direct, false});
         }
         // Counting sort by group (stable: original order within a group); empty groups vanish.
-        std::vector<Index> count(static_cast<std::size_t>(t) + 1, 0);
-        for (Index k = 0; k < k_; ++k) ++count[static_cast<std::size_t>(group[static_cast<std::size_t>(k)]) + 1];
         std::vector<Index> offset(static_cast<std::size_t>(t) + 1, 0);
+        for (Index k = 0; k < k_; ++k) ++offset[static_cast<std::size_t>(group[static_cast<std::size_t>(k)]) + 1];
         for (Index g = 0; g < t; ++g)
-            offset[static_cast<std::size_t>(g) + 1] =
-                offset[static_cast<std::size_t>(g)] + count[static_cast<std::size_t>(g) + 1];
+            offset[static_cast<std::size_t>(g) + 1] += offset[static_cast<std::size_t>(g)];
         perm_.assign(static_cast<std::size_t>(k_), 0);
         inv_.assign(static_cast<std::size_t>(k_), 0);
         {
@@ -162,10 +160,10 @@ private:
                 inv_[static_cast<std::size_t>(k)] = static_cast<std::int32_t>(r);
             }
         }
-        group_begin_.clear();
-        for (Index g = 0; g <= t; ++g)
-            if (g == t || count[static_cast<std::size_t>(g) + 1] > 0)
-                group_begin_.push_back(offset[static_cast<std::size_t>(g)]);
+        group_begin_.assign(1, 0);
+        for (Index g = 0; g < t; ++g)
+            if (offset[static_cast<std::size_t>(g) + 1] > offset[static_cast<std::size_t>(g)])
+                group_begin_.push_back(offset[static_cast<std::size_t>(g) + 1]);
         const Index groups = static_cast<Index>(group_begin_.size()) - 1;
         group_of_.assign(static_cast<std::size_t>(k_), 0);
         for (Index g = 0; g < groups; ++g)
@@ -173,10 +171,8 @@ private:
                  r < group_begin_[static_cast<std::size_t>(g) + 1]; ++r)
                 group_of_[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(g);
 
-        rows_.assign(static_cast<std::size_t>(k_ * d_), 0.0f);
-        for (Index r = 0; r < k_; ++r)
-            for (Index j = 0; j < d_; ++j)
-                rows_[static_cast<std::size_t>(r * d_ + j)] = centroids(perm_[static_cast<std::size_t>(r)], j);
+        rows_.resize(static_cast<std::size_t>(k_ * d_));
+        copy_rows(centroids);
         lower_.assign(static_cast<std::size_t>(n_ * groups), 0.0f);
         assigned_.assign(static_cast<std::size_t>(n_), 0);
         drift_.assign(static_cast<std::size_t>(groups), 0.0f);
@@ -203,6 +199,11 @@ private:
             drift_[static_cast<std::size_t>(g)] =
                 static_cast<float>(std::sqrt(most) * (1.0 + 1e-9) + 1e-300) * (1.0f + 1e-6f);
         }
+        copy_rows(centroids);
+    }
+
+    // The centroids, row-major in internal order.
+    void copy_rows(ConstMatrixRef centroids) {
         for (Index r = 0; r < k_; ++r)
             for (Index j = 0; j < d_; ++j)
                 rows_[static_cast<std::size_t>(r * d_ + j)] = centroids(perm_[static_cast<std::size_t>(r)], j);
@@ -216,9 +217,6 @@ private:
     float lower_from(float f) const {
         const float v = (std::min(f, std::numeric_limits<float>::max()) - eta_f_) * shrink_;
         return v > 0.0f ? std::sqrt(v) * (1.0f - 1e-6f) : 0.0f;
-    }
-    void lower_from(const float* f, float* out, Index count) const {
-        for (Index q = 0; q < count; ++q) out[q] = lower_from(f[q]);
     }
     // An upper bound on the true distance of a kernel distance f, rounded up to a float.
     float upper_from(float f) const {
@@ -320,7 +318,7 @@ private:
         // call searches every group for every point: the chunk is gathered once.
         const DirectKernelFn kernel = assignment_kernels().top2_for(mode_, d_);
         const bool elementwise = mode_ == KernelWeights::elementwise;
-        std::vector<float> x, w, f1, f2, bound;
+        std::vector<float> x, w, f1, f2;
         std::vector<std::int32_t> r1;
         const auto gather = [&](const std::int32_t* list, Index size, Index padded) {
             x.assign(static_cast<std::size_t>(padded * d_), 0.0f);
@@ -361,13 +359,11 @@ private:
             kernel(task);
             evaluated += static_cast<double>(listed) * static_cast<double>(task.k_end - task.k_begin);
 
-            bound.resize(static_cast<std::size_t>(listed));
-            lower_from(f1.data(), bound.data(), listed);
             for (Index q = 0; q < listed; ++q) {
                 const Index l = list[q];
                 const float m1 = f1[static_cast<std::size_t>(q)];
                 const std::int32_t k1 = r1[static_cast<std::size_t>(q)];
-                lower_[static_cast<std::size_t>((i0 + l) * groups + g)] = bound[static_cast<std::size_t>(q)];
+                lower_[static_cast<std::size_t>((i0 + l) * groups + g)] = lower_from(m1);
                 Candidate& b = best[static_cast<std::size_t>(l)];
                 if (!(m1 < std::numeric_limits<float>::infinity())) continue;  // overflowed
                 if (k1 == b.r) {  // the same centroid: this search also knows the runner-up
