@@ -16,18 +16,24 @@
 //   vqlib_bench_model_7b --benchmark_filter='/q_proj'   one shape for every method
 //   vqlib_bench_model_7b --benchmark_filter='gemm|/(q|gate|down)_proj'   the 3 distinct sizes;
 //                                  the totals take k/v/o from q and up from gate (marked *)
+//   vqlib_bench_model_7b --write-checkpoint DIR --blocks N   the model as a checkpoint of N blocks
+//                                  with its Hessians, for vqlib-quantize (benchmarks/quantize_7b.sh)
 #include <vqlib/gptq.hpp>
 #include <vqlib/gptvq.hpp>
 #include <vqlib/pvq.hpp>
+#include <vqlib/io/safetensors.hpp>
 #include <vqlib/vptq.hpp>
 
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 
+#include "model_7b_shapes.hpp"
 #include "ratio_reporter.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -42,22 +48,9 @@ using vqlib::MatrixXd;
 using vqlib::MatrixXf;
 
 constexpr int kBlocks = 32;
-constexpr Index kTokens = 4096;
-
-struct Shape {
-    const char* name;
-    Index rows, cols;
-    const char* input;  // linears with the same input share a Hessian
-};
-
-const std::vector<Shape>& shapes() {
-    static const std::vector<Shape> s = {
-        {"q_proj", 4096, 4096, "attn_in"},   {"k_proj", 4096, 4096, "attn_in"},
-        {"v_proj", 4096, 4096, "attn_in"},   {"o_proj", 4096, 4096, "attn_out"},
-        {"gate_proj", 11008, 4096, "mlp_in"}, {"up_proj", 11008, 4096, "mlp_in"},
-        {"down_proj", 4096, 11008, "mlp_mid"}};
-    return s;
-}
+using vqlib::bench::llama7b::seed_of;
+using vqlib::bench::llama7b::Shape;
+using vqlib::bench::llama7b::shapes;
 
 /// A line of /proc/self/status in MiB: VmHWM (peak resident memory since the last reset by
 /// clear_refs = 5) or VmRSS (now).
@@ -76,38 +69,12 @@ double status_mib(const std::string& field) {
 }
 void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
-std::uint64_t seed_of(const std::string& s) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    return h;
-}
+MatrixXf weight(const Shape& s) { return vqlib::bench::llama7b::synthetic_weight(s.rows, s.cols, seed_of(s.name)); }
 
-MatrixXf weight(const Shape& s) {
-    vqlib::Rng rng(seed_of(s.name));
-    MatrixXf W(s.rows, s.cols);
-    for (Index j = 0; j < s.cols; ++j)
-        for (Index i = 0; i < s.rows; ++i)
-            W(i, j) = static_cast<float>(0.02 * rng.student_t(4) * (i % 509 == 0 ? 4.0 : 1.0));
-    return W;
-}
-
-/// 2/n X X^T of n = 4096 tokens whose channels have log-normal scales, 1 in 256 of them 20x.
 const MatrixXd& hessian(const std::string& input, Index cols) {
     static std::map<std::string, std::unique_ptr<MatrixXd>> cache;
     auto& slot = cache[input];
-    if (!slot) {
-        vqlib::Rng rng(seed_of(input));
-        std::vector<double> scale(static_cast<std::size_t>(cols));
-        for (auto& v : scale) v = std::exp(0.5 * rng.normal());
-        for (Index i = 0; i < cols; i += 256) scale[static_cast<std::size_t>(i)] *= 20.0;
-        MatrixXf X(cols, kTokens);
-        for (Index t = 0; t < kTokens; ++t)
-            for (Index i = 0; i < cols; ++i)
-                X(i, t) = static_cast<float>(scale[static_cast<std::size_t>(i)] * rng.normal());
-        vqlib::HessianAccumulator acc(cols);
-        acc.add(X);
-        slot = std::make_unique<MatrixXd>(acc.finalize());
-    }
+    if (!slot) slot = std::make_unique<MatrixXd>(vqlib::bench::llama7b::synthetic_hessian(cols, seed_of(input)));
     return *slot;
 }
 
@@ -233,9 +200,91 @@ void print_model_totals() {
     }
 }
 
+/// --write-checkpoint DIR [--blocks N]: the model as a Llama-2-7B-shaped checkpoint of N decoder
+/// blocks for vqlib-quantize (benchmarks/quantize_7b.sh): DIR/model (BF16, one shard per block and
+/// one for the embeddings and head, model.safetensors.index.json, config.json) and DIR/hessians
+/// (float32: q_proj's serves k/v by the tool's sharing groups, gate/up's names both in input_of).
+/// Block b's values are seeded by its tensor names.
+void write_checkpoint(const std::filesystem::path& dir, int blocks) {
+    namespace fs = std::filesystem;
+    namespace l7 = vqlib::bench::llama7b;
+    const fs::path model = dir / "model", hessians = dir / "hessians";
+    fs::create_directories(model);
+    fs::create_directories(hessians);
+    const auto shard_name = [&](int s) {
+        char name[64];
+        std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, blocks + 1);
+        return std::string(name);
+    };
+    const auto bf16 = [](const MatrixXf& m) { return vqlib::io::Tensor::from_matrix(m, vqlib::io::Dtype::BF16); };
+    const auto ones = vqlib::io::Tensor::from_vector(vqlib::VectorXf::Ones(l7::kHidden), vqlib::io::Dtype::BF16);
+    nlohmann::json weight_map = nlohmann::json::object();
+    std::uint64_t total = 0;
+    const auto write_shard = [&](int s, const vqlib::io::TensorMap& tensors) {
+        for (const auto& [name, t] : tensors) {
+            weight_map[name] = shard_name(s);
+            total += t.data.size();
+        }
+        vqlib::io::write_safetensors(model / shard_name(s), tensors, {{"format", "pt"}});
+    };
+    for (int b = 0; b < blocks; ++b) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::string p = "model.layers." + std::to_string(b) + ".";
+        vqlib::io::TensorMap shard;
+        shard.emplace(p + "input_layernorm.weight", ones);
+        shard.emplace(p + "post_attention_layernorm.weight", ones);
+        for (const Shape& sh : shapes()) {
+            const std::string name = p + sh.parent + "." + sh.name + ".weight";
+            shard.emplace(name, bf16(l7::synthetic_weight(sh.rows, sh.cols, seed_of(name))));
+        }
+        write_shard(b, shard);
+        const auto save = [&](const std::string& file, const std::string& input, Index cols, vqlib::io::Metadata meta) {
+            const MatrixXf H = l7::synthetic_hessian(cols, seed_of(p + input)).cast<float>();
+            meta["tokens"] = std::to_string(l7::kTokens);
+            vqlib::io::write_safetensors(hessians / (p + file), {{"H", vqlib::io::Tensor::from_matrix(H)}}, meta);
+        };
+        save("self_attn.q_proj.safetensors", "attn_in", l7::kHidden, {});
+        save("self_attn.o_proj.safetensors", "attn_out", l7::kHidden, {});
+        save("mlp.gate_up.safetensors", "mlp_in", l7::kHidden,
+             {{"input_of", p + "mlp.gate_proj.weight," + p + "mlp.up_proj.weight"}});
+        save("mlp.down_proj.safetensors", "mlp_mid", l7::kIntermediate, {});
+        std::printf("block %d of %d written (%.1f s)\n", b + 1, blocks,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::fflush(stdout);
+    }
+    vqlib::io::TensorMap last;
+    last.emplace("model.embed_tokens.weight", bf16(l7::synthetic_weight(l7::kVocab, l7::kHidden, seed_of("embed_tokens"))));
+    last.emplace("lm_head.weight", bf16(l7::synthetic_weight(l7::kVocab, l7::kHidden, seed_of("lm_head"))));
+    last.emplace("model.norm.weight", ones);
+    write_shard(blocks, last);
+    const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    const nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
+                                   {"hidden_size", l7::kHidden},           {"intermediate_size", l7::kIntermediate},
+                                   {"num_attention_heads", 32},            {"num_key_value_heads", 32},
+                                   {"num_hidden_layers", blocks},          {"vocab_size", l7::kVocab},
+                                   {"max_position_embeddings", 4096},      {"rms_norm_eps", 1e-5},
+                                   {"hidden_act", "silu"},                 {"tie_word_embeddings", false},
+                                   {"bos_token_id", 1},                    {"eos_token_id", 2},
+                                   {"torch_dtype", "bfloat16"}};
+    std::ofstream(model / "model.safetensors.index.json") << index.dump(2) << "\n";
+    std::ofstream(model / "config.json") << config.dump(2) << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) != "--write-checkpoint") continue;
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "--write-checkpoint: give a directory\n");
+            return 2;
+        }
+        int blocks = 1;
+        for (int j = 1; j + 1 < argc; ++j)
+            if (std::string(argv[j]) == "--blocks") blocks = std::stoi(argv[j + 1]);
+        write_checkpoint(argv[i + 1], blocks);
+        return 0;
+    }
     for (const auto& s : shapes()) {
         const std::string name = std::string("gemm/") + s.name;
         benchmark::RegisterBenchmark(name.c_str(), [s](benchmark::State& st) { gemm_of_shape(st, s); })

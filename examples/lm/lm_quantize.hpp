@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,30 @@ inline std::vector<std::array<MatrixXd, 4>> offline_hessians(const WebChar& fp, 
         });
     }
     return out;
+}
+
+/// Writes `hessians` (offline_hessians' result, from `tokens` tokens) into `dir` in the layout
+/// vqlib-quantize reads (docs/quantize.md): one float64 safetensors file per block and input,
+/// tensor "H", metadata "input_of" naming the weights it serves (q/k/v share one file) and
+/// "tokens". Each file is written atomically.
+inline void write_offline_hessians(const std::filesystem::path& dir, const std::vector<std::array<MatrixXd, 4>>& hessians,
+                                   Index tokens) {
+    std::filesystem::create_directories(dir);
+    for (Index b = 0; b < static_cast<Index>(hessians.size()); ++b) {
+        for (Index g = 0; g < 4; ++g) {
+            std::string served;
+            for (std::size_t l = 0; l < 6; ++l)
+                if (linear_inputs[l] == static_cast<LinearInput>(g))
+                    served += (served.empty() ? "" : ",") + WebChar::linear_name(b * 6 + static_cast<Index>(l));
+            constexpr std::array<const char*, 4> files = {"qkv", "o", "up", "down"};
+            const MatrixXd& H = hessians[static_cast<std::size_t>(b)][static_cast<std::size_t>(g)];
+            const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows = H;
+            io::write_safetensors(dir / ("blocks." + std::to_string(b) + "." + files[static_cast<std::size_t>(g)] + ".safetensors"),
+                                  {{"H", io::Tensor::from_bits(io::Dtype::F64, {H.rows(), H.cols()},
+                                                               std::span<const double>(rows.data(), static_cast<std::size_t>(rows.size())))}},
+                                  {{"input_of", served}, {"tokens", std::to_string(tokens)}});
+        }
+    }
 }
 
 /// Quantizes every linear of `model` in place (each weight replaced by its dequantized Q) with

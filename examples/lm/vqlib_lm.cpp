@@ -6,6 +6,7 @@
 //   vqlib-lm quantize --method gptvq-2d-2.125-best  per-linear table, bpw, perplexity
 //   vqlib-lm sweep --methods a,b,... --json out.json   several presets, both calibrations
 //   vqlib-lm plot --json a.json,b.json --svg out.svg  bpw against perplexity of sweep results
+//   vqlib-lm hessians --out DIR                     the offline Hessians in vqlib-quantize's layout
 //   vqlib-lm check                                  what ctest runs (exit 1 on any failure)
 //
 // Options: --model DIR, --threads N, --calibration offline|sequential|both, --windows N (of the
@@ -44,6 +45,7 @@ struct Options {
     int threads = 0;
     std::string json;
     std::string svg;
+    std::filesystem::path out;
     bool quiet = false;
     bool holdout = false;
     bool kernels = false;
@@ -55,7 +57,8 @@ struct Options {
               << "usage: vqlib-lm eval|list|quantize|sweep|check [--model DIR] [--method NAME | --methods A,B,...]\n"
                  "                [--calibration offline|sequential|both] [--windows N] [--eval-chars N]\n"
                  "                [--only SUBSTRING,...] [--holdout] [--kernels] [--threads N] [--json FILE] [--quiet]\n"
-                 "       vqlib-lm plot --json FILE[,FILE...] --svg FILE\n";
+                 "       vqlib-lm plot --json FILE[,FILE...] --svg FILE\n"
+                 "       vqlib-lm hessians --out DIR [--windows N]   (for vqlib-quantize --hessians DIR)\n";
     std::exit(2);
 }
 
@@ -107,6 +110,8 @@ Options parse(int argc, char** argv) {
             o.kernels = true;
         } else if (flag == "--holdout") {
             o.holdout = true;
+        } else if (flag == "--out") {
+            o.out = value();
         } else if (flag == "--svg") {
             o.svg = value();
         } else if (flag == "--quiet") {
@@ -296,6 +301,15 @@ int run(const Options& o) {
                 static_cast<long long>(fp.config.vocab), corpus.train.size(), corpus.test.size(),
                 seconds_since(t_load));
 
+    if (o.command == "hessians") {
+        if (o.out.empty()) usage("hessians: give --out DIR");
+        const auto t = std::chrono::steady_clock::now();
+        const std::vector<std::int32_t> ids = calibration_ids(corpus, ref, o.windows, T);
+        write_offline_hessians(o.out, offline_hessians(fp, ids, T), static_cast<Index>(ids.size()));
+        std::printf("wrote the offline Hessians of %lld blocks (%zu tokens) to %s (%.2f s)\n",
+                    static_cast<long long>(fp.config.layers), ids.size(), o.out.string().c_str(), seconds_since(t));
+        return 0;
+    }
     auto t = std::chrono::steady_clock::now();
     const Perplexity base = test_perplexity(fp, corpus.test, chars);
     std::printf("fp32 test perplexity %.6f over %lld tokens (reference %.6f, relative %.1e; %.1f s)\n",

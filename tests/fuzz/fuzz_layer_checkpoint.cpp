@@ -193,16 +193,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
 }
 
-#if defined(VQLIB_FUZZ_STANDALONE)
-#include <fstream>
-
-int main(int argc, char** argv) {
-    for (int k = 1; k < argc; ++k) {
-        std::ifstream in(argv[k], std::ios::binary);
-        const std::vector<char> bytes{std::istreambuf_iterator<char>(in),
-                                      std::istreambuf_iterator<char>()};
-        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    }
-    return 0;
-}
-#endif
+#include "standalone_main.hpp"
