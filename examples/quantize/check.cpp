@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
             identical = false;
             std::cout << "  differs: " << r.name << " (" << r.method << ")\n";
         }
-        const double e = proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H);
+        const double e = weight_energy(W, H);
         if (r.bits_per_weight != o.bits_per_weight || r.proxy_loss != o.proxy_loss || r.relative_loss != o.proxy_loss / e ||
             meta.at(r.name).at("bits_per_weight").get<double>() != o.bits_per_weight) {
             same_report = false;

@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
         const auto layers = io::load_layer_checkpoint(o.out / "model.vqlib.safetensors");
         const io::SafetensorsFile deq = io::read_safetensors(o.out / "dequantized" / "model.safetensors");
         bool identical = true, same_report = true;
+        double energy_error = 0;  // the relative loss's float32 denominator against the float64 one
         for (const quantize::LinearReport& r : report.linears) {
             const auto it = linears.find(r.name);
             if (it == linears.end()) {
@@ -156,7 +157,8 @@ int main(int argc, char** argv) {
                 identical = false;
                 std::cout << "  differs: " << r.name << "\n";
             }
-            const double e = proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H);
+            const double e = quantize::weight_energy(W, H);
+            energy_error = std::max(energy_error, std::abs(e / proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H) - 1));
             if (r.bits_per_weight != d.bits_per_weight || r.proxy_loss != d.proxy_loss || r.relative_loss != d.proxy_loss / e) {
                 same_report = false;
                 std::printf("  report differs: %s bpw %.17g / %.17g, loss %.17g / %.17g\n", r.name.c_str(),
@@ -165,6 +167,8 @@ int main(int argc, char** argv) {
         }
         expect(identical, c.spec + ": every stored layer and dequantized weight bit-identical to the library's call");
         expect(same_report, c.spec + ": the report's bpw, proxy and relative losses equal the call's");
+        expect(energy_error <= 1e-5, vqlib::detail::concat(c.spec, ": tr(W H W^T) in float32 within ", energy_error,
+                                                           " (relative) of the float64 figure"));
         bool copied = true;
         const io::SafetensorsFile original = io::read_safetensors(model_dir / "model.safetensors");
         for (const auto& [name, t] : original.tensors)

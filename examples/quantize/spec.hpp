@@ -13,6 +13,7 @@
 #include <vqlib/transform/incoherence.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,12 @@ struct MethodSpec {
     double work_per_weight = 1;
     /// Runs the recipe, under incoherence processing with rotations of this seed when one is given.
     std::function<Outcome(const MatrixXf& W, const MatrixXd& H, std::optional<std::uint64_t> seed)> run;
+    /// The recipe in two steps, for linears that read the same input (q/k/v, gate/up): prepare(H)
+    /// is the part that depends on H alone (the recipe's prepared Hessian), run_prepared(W, H, p)
+    /// the rest, with p from prepare(H) of the same H. Together they give run(W, H, nullopt)'s
+    /// result bit for bit. Not used for rotated specs, whose input rotation is per linear.
+    std::function<std::shared_ptr<const void>(const MatrixXd& H)> prepare;
+    std::function<Outcome(const MatrixXf& W, const MatrixXd& H, const void* prepared)> run_prepared;
 
     /// Runs the recipe on one linear; `seed` seeds its rotations when the spec is rotated.
     Outcome operator()(const MatrixXf& W, const MatrixXd& H, std::uint64_t seed) const {

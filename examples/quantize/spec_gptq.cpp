@@ -38,9 +38,10 @@ MethodSpec parse_gptq(const std::string& text, std::string_view config) {
                                                group > 0 ? ::vqlib::detail::concat(", groups of ", group) : ", per row",
                                                act ? ", act-order with static groups" : "", ", fp16 scales");
     spec.work_per_weight = 1;
-    spec.run = [c](const MatrixXf& W, const MatrixXd& H, std::optional<std::uint64_t> seed) {
-        return detail::run_recipe(W, H, seed, [&](const MatrixXf& Wr, const MatrixXd& Hr) { return gptq(Wr, Hr, c); });
-    };
+    detail::set_recipe(
+        spec, [c](const MatrixXf& W, const MatrixXd& H) { return gptq(W, H, c); },
+        [c](const MatrixXd& H) { return prepare_hessian(H, c.hessian); },
+        [c](const MatrixXf& W, const MatrixXd&, const PreparedHessian& p) { return gptq(W, p, c); });
     return spec;
 }
 

@@ -36,9 +36,10 @@ MethodSpec parse_gptvq(const std::string& text, std::string_view config) {
     MethodSpec spec;
     spec.description = "GPTVQ " + c.name;
     spec.work_per_weight = 4.0 * static_cast<double>(*dim);
-    spec.run = [c](const MatrixXf& W, const MatrixXd& H, std::optional<std::uint64_t> seed) {
-        return detail::run_recipe(W, H, seed, [&](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, c); });
-    };
+    detail::set_recipe(
+        spec, [c](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, c); },
+        [c](const MatrixXd& H) { return prepare_hessian(H, c.hessian); },
+        [c](const MatrixXf& W, const MatrixXd& H, const PreparedHessian& p) { return gptvq(W, H, p, c); });
     return spec;
 }
 

@@ -35,9 +35,10 @@ MethodSpec parse_pvq(const std::string& text, std::string_view config) {
     MethodSpec spec;
     spec.description = "PVQ " + c.name;
     spec.work_per_weight = 6;
-    spec.run = [c](const MatrixXf& W, const MatrixXd& H, std::optional<std::uint64_t> seed) {
-        return detail::run_recipe(W, H, seed, [&](const MatrixXf& Wr, const MatrixXd& Hr) { return pvq(Wr, Hr, c); });
-    };
+    detail::set_recipe(
+        spec, [c](const MatrixXf& W, const MatrixXd& H) { return pvq(W, H, c); },
+        [c](const MatrixXd& H) { return pvq_prepare_hessian(H, c); },
+        [c](const MatrixXf& W, const MatrixXd& H, const PvqHessian& p) { return pvq(W, H, p, c); });
     return spec;
 }
 

@@ -26,9 +26,11 @@ MethodSpec parse_vptq(const std::string& text, std::string_view config) {
     MethodSpec spec;
     spec.description = "VPTQ " + c.name;
     spec.work_per_weight = 2.0 + std::log2(static_cast<double>(*centroids)) * 2.0;
-    spec.run = [c](const MatrixXf& W, const MatrixXd& H, std::optional<std::uint64_t> seed) {
-        return detail::run_recipe(W, H, seed, [&](const MatrixXf& Wr, const MatrixXd& Hr) { return vptq(Wr, Hr, c); });
-    };
+    detail::set_recipe(
+        spec, [c](const MatrixXf& W, const MatrixXd& H) { return vptq(W, H, c); },
+        [c](const MatrixXd& H) { return vptq_prepare_hessian(H, c); },
+        [c](const MatrixXf& W, const MatrixXd& H, const VptqHessian& p) { return vptq(W, H, p, c); });
+    if (c.enable_norm) spec.prepare = nullptr, spec.run_prepared = nullptr;  // a shared VptqHessian needs it off
     return spec;
 }
 

@@ -18,8 +18,10 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unistd.h>
 
 namespace vqlib::quantize {
@@ -74,9 +76,7 @@ std::string read_text(const fs::path& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// tr(W H W^T), the relative loss's denominator, and the loss of Q: vqlib's proxy_loss (the same
-/// for any thread count).
-double energy(const MatrixXf& W, const MatrixXd& H) { return vqlib::proxy_loss(W, MatrixXf::Zero(W.rows(), W.cols()), H); }
+/// The loss of Q: vqlib's proxy_loss (the same for any thread count).
 double loss_of(const MatrixXf& W, const MatrixXf& Q, const MatrixXd& H) { return vqlib::proxy_loss(W, Q, H); }
 
 /// Q as the dequantized output stores it (rounded to the dtype and back).
@@ -391,16 +391,27 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
     double my_cost = 0;
     for (std::size_t k = 0; k < items.size(); ++k)
         if (items[k].rank == comm.rank()) mine.push_back(k), my_cost += items[k].cost;
-    std::stable_sort(mine.begin(), mine.end(), [&](std::size_t a, std::size_t b) { return items[a].hessian < items[b].hessian; });
+    // Grouped by Hessian, then by spec: each Hessian loaded once, each preparation made once.
+    std::stable_sort(mine.begin(), mine.end(), [&](std::size_t a, std::size_t b) {
+        return std::tie(items[a].hessian, items[a].spec->text) < std::tie(items[b].hessian, items[b].spec->text);
+    });
     Progress progress(my_cost, mine.size(), opt.quiet, comm.rank());
     fs::path loaded_file;
     MatrixXd H;
+    std::string prepared_for;
+    std::shared_ptr<const void> prepared;
     std::size_t persisted = 0;
     std::set<std::string> resumed;
     collectively(comm, "another rank failed (see its message); rerun to resume", [&] {
         for (std::size_t k : mine) {
             const Item& it = items[k];
             const fs::path part_path = parts / part_file(it.name);
+            auto t = std::chrono::steady_clock::now();
+            const auto lap = [&t](double& stage) {
+                const auto now = std::chrono::steady_clock::now();
+                stage += std::chrono::duration<double>(now - t).count();
+                t = now;
+            };
             const io::Tensor raw = model.read(it.name);
             const std::uint64_t file_size = fs::file_size(it.hessian);
             std::uint64_t fp = fnv1a(it.spec->text);
@@ -423,6 +434,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                         r.seconds = p.info.at("seconds").get<double>();
                         r.bits_per_weight = p.info.at("bits_per_weight").get<double>();
                         r.relative_loss = p.info.at("relative_loss").get<double>();
+                        lap(report.stages.read);
                         progress.step(r, it.cost);
                         continue;
                     }
@@ -430,14 +442,39 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                 }
             }
             const MatrixXf W = model.to_matrix(it.name, raw);  // the bytes already read
+            lap(report.stages.read);
             if (loaded_file != it.hessian) {
+                prepared.reset();  // of the previous Hessian
+                prepared_for.clear();
                 H = HessianStore::load(it.hessian, it.cols, it.name);
                 loaded_file = it.hessian;
             }
-            const Outcome o = (*it.spec)(W, H, fnv1a(it.name));
+            lap(report.stages.hessians);
+            // Linears that read the same input under the same (unrotated) spec share one prepared
+            // Hessian: its cost is counted in the seconds of the linear that prepared it.
+            Outcome o;
+            if (it.spec->prepare && !it.spec->rotated) {
+                const std::string key = it.hessian.string() + "\n" + it.spec->text;
+                double prepare_seconds = 0;
+                if (key != prepared_for) {
+                    prepared.reset();  // one preparation in memory at a time
+                    const auto p0 = std::chrono::steady_clock::now();
+                    prepared = it.spec->prepare(H);
+                    prepare_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+                    prepared_for = key;
+                }
+                // The recipe's own seconds may include the preparation's (gptq's do): timed
+                // here instead, so that a shared preparation is counted once.
+                const auto r0 = std::chrono::steady_clock::now();
+                o = it.spec->run_prepared(W, H, prepared.get());
+                o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count() + prepare_seconds;
+            } else {
+                o = (*it.spec)(W, H, fnv1a(it.name));
+            }
+            lap(report.stages.quantize);
             r.bits_per_weight = o.bits_per_weight;
             r.proxy_loss = o.proxy_loss;
-            const double e = energy(W, H);
+            const double e = weight_energy(W, H);
             r.relative_loss = e > 0 ? o.proxy_loss / e : 0;
             r.percdamp = o.percdamp;
             r.seconds = o.seconds;
@@ -452,7 +489,9 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                 r.dequantized_loss = loss_of(W, rounded(dequantize(o), *opt.dequantized), H);
                 info["dequantized_loss"] = *r.dequantized_loss;
             }
+            lap(report.stages.losses);
             io::save_layer_checkpoint(part_path, {{layer_name(it.name), o.layer}}, {{report_key, info.dump()}});
+            lap(report.stages.persist);
             progress.step(r, it.cost);
             ++persisted;
             if (opt.after_linear) opt.after_linear(persisted);
@@ -461,6 +500,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
     if (comm.rank() != 0) return report;
 
     // ---- Rank 0: the report and the outputs, from the parts. ----------------------------------
+    const auto outputs_start = std::chrono::steady_clock::now();
     std::map<std::string, json> infos;
     json layer_entries = json::object();
     std::set<std::string> quantized;
@@ -602,6 +642,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
         report.outputs.push_back(dir / "model.safetensors");
     }
 
+    report.stages.outputs = std::chrono::duration<double>(std::chrono::steady_clock::now() - outputs_start).count();
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // The JSON report (with timings, so not byte-compared between runs).
     json jr = {{"model", manifest["model"]}, {"seconds", report.seconds}, {"processes", comm.size()}};
@@ -613,8 +654,15 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                                  {"percdamp", r.percdamp}, {"seconds", r.seconds}, {"rank", r.rank}});
     for (const auto& [name, why] : report.kept) jr["kept"].push_back({{"name", name}, {"why", why}});
     jr["warnings"] = report.warnings;
+    const Report::Stages& st = report.stages;
+    jr["stage_seconds"] = {{"read", st.read},     {"hessians", st.hessians}, {"quantize", st.quantize},
+                           {"losses", st.losses}, {"persist", st.persist},   {"outputs", st.outputs}};
     write_text(opt.out / "report.json", jr.dump(1) + "\n");
     return report;
+}
+
+double weight_energy(const MatrixXf& W, const MatrixXd& H) {
+    return vqlib::proxy_loss_f32(W, MatrixXf::Zero(W.rows(), W.cols()), H);
 }
 
 void print_report(const Report& report, std::ostream& out) {
@@ -638,6 +686,12 @@ void print_report(const Report& report, std::ostream& out) {
     }
     std::snprintf(line, sizeof line, "total: %zu linears, %.0f weights, %.4f bpw, %.1f s quantizing, %.1f s in all\n",
                   report.linears.size(), weights, weights > 0 ? bits / weights : 0, seconds, report.seconds);
+    out << line;
+    const Report::Stages& st = report.stages;
+    std::snprintf(line, sizeof line,
+                  "wall time: reading weights %.1f s, loading Hessians %.1f s, quantizing %.1f s, losses %.1f s, "
+                  "persisting parts %.1f s, writing outputs %.1f s\n",
+                  st.read, st.hessians, st.quantize, st.losses, st.persist, st.outputs);
     out << line;
     for (const auto& [name, why] : report.kept) out << "kept as is: " << name << " (" << why << ")\n";
     for (const auto& w : report.warnings) out << "warning: " << w << "\n";

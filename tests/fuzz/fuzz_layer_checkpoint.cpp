@@ -6,18 +6,24 @@
 //     here by hand): each edit sets a JSON field of a layer to a number, a boolean, a string or
 //     null, removes it, or overwrites bytes, the dtype or the shape of one tensor.
 // Either way a read must fail with a vqlib::io_error, or return layers that dequantize to finite
-// values of the declared shape and serialize back to a checkpoint that reads the same. Anything
-// else (a crash, a sanitizer report, another exception) is a bug.
+// values of the declared shape and serialize back to a checkpoint that reads the same. Each layer
+// read is then taken on to the decode path, as an inference stack would: the CPU decode backend
+// must refuse it with a vqlib::error, or prepare it to the same dequantized values and multiply
+// (gemv, batch 3; matmul, batch 9) to the dequantized product within fp32 rounding. Anything else
+// (a crash, a sanitizer report, another exception) is a bug.
 //
 // Built with -DVQLIB_FUZZ_STANDALONE instead of -fsanitize=fuzzer, it gets a main that runs each
 // file named on the command line through the target once.
+#include <vqlib/backend/cpu_decode.hpp>
 #include <vqlib/io/layer_checkpoint.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +54,14 @@ vqlib::io::SafetensorsFile seed_checkpoint() {
     for (int k = 0; k < 6; ++k) s.params.push_back({0.5f + 0.25f * static_cast<float>(k % 3), 3.0f});
     for (int j = 0; j < 8; ++j) s.g_idx.push_back(j / 4);
     layers.emplace("int", s);
+
+    vqlib::ScalarLayer<vqlib::IntGrid> s4{vqlib::IntGrid(4, false, {}, vqlib::ScaleStorage::fp16), 4, {}, {}, {}, false};
+    s4.codes.resize(3, 8);
+    for (vqlib::Index j = 0; j < 8; ++j)
+        for (vqlib::Index i = 0; i < 3; ++i) s4.codes(i, j) = static_cast<std::uint16_t>(next() % 16);
+    for (int k = 0; k < 6; ++k) s4.params.push_back({0.125f * static_cast<float>(1 + k % 3), static_cast<float>(k % 16)});
+    for (int j = 0; j < 8; ++j) s4.g_idx.push_back(j / 4);
+    layers.emplace("int4", s4);
 
     vqlib::ScalarLayer<vqlib::MinifloatGrid> f{
         vqlib::MinifloatGrid(vqlib::MinifloatFormat::fp4_e2m1()), 0, {}, {}, {}, false};
@@ -117,6 +131,37 @@ vqlib::io::SafetensorsFile seed_checkpoint() {
     return vqlib::io::layer_checkpoint(layers);
 }
 
+/// The decode path of one layer read back (dequantized to w): refused with a vqlib::error, or
+/// prepared to the same values and multiplied to w x within fp32 rounding.
+template <class Layer>
+void check_decode(const Layer& layer, const vqlib::MatrixXf& w) {
+    if constexpr (vqlib::DecodeBackend<vqlib::CpuDecodeBackend, Layer>) {
+        using B = vqlib::CpuDecodeBackend;
+        std::optional<vqlib::decode_prepared_t<B, Layer>> p;
+        try {
+            p.emplace(B::prepare(layer));
+        } catch (const vqlib::error&) {
+            return;  // refused by the backend: fine, as long as it was a vqlib::error
+        }
+        require(p->rows() == w.rows() && p->cols() == w.cols(), "a prepared layer has another shape");
+        require(B::dequantize(*p) == w, "a prepared layer dequantizes to other values");
+        for (const vqlib::Index batch : {3, 9}) {
+            vqlib::MatrixXf x(w.cols(), batch);
+            for (vqlib::Index k = 0; k < x.size(); ++k) x.data()[k] = static_cast<float>(k % 7) / 4.0f - 0.75f;
+            const vqlib::MatrixXf y = batch <= vqlib::max_decode_gemv_batch ? B::gemv(*p, x) : B::matmul(*p, x);
+            require(y.rows() == w.rows() && y.cols() == batch, "a decode product has another shape");
+            const vqlib::MatrixXd wd = w.cast<double>(), xd = x.cast<double>();
+            const vqlib::MatrixXd exact = wd * xd, bound = wd.cwiseAbs() * xd.cwiseAbs();
+            for (vqlib::Index k = 0; k < y.size(); ++k) {
+                if (!(bound.data()[k] < 1e30)) continue;  // near float overflow: no bound to check
+                const double tolerance = 1e-5 * static_cast<double>(w.cols()) * bound.data()[k] + 1e-30;
+                require(std::abs(static_cast<double>(y.data()[k]) - exact.data()[k]) <= tolerance,
+                        "a decode product differs from the dequantized product beyond fp32 rounding");
+            }
+        }
+    }
+}
+
 void check_file(const vqlib::io::SafetensorsFile& file) {
     std::map<std::string, vqlib::io::QuantizedLayer> layers;
     try {
@@ -127,6 +172,7 @@ void check_file(const vqlib::io::SafetensorsFile& file) {
     for (const auto& [name, layer] : layers) {
         const vqlib::MatrixXf w = std::visit([](const auto& l) { return vqlib::MatrixXf(l.dequantize()); }, layer);
         require(w.allFinite(), "a layer read back dequantizes to non-finite values");
+        std::visit([&](const auto& l) { check_decode(l, w); }, layer);
     }
     const auto again = vqlib::io::layer_checkpoint(layers);
     const auto reread = vqlib::io::layers_from_checkpoint(again);
