@@ -14,8 +14,9 @@
 //
 // Built with -DVQLIB_FUZZ_STANDALONE instead of -fsanitize=fuzzer, it gets a main that runs each
 // file named on the command line through the target once.
-#include <vqlib/backend/cpu_decode.hpp>
 #include <vqlib/io/layer_checkpoint.hpp>
+
+#include "decode_check.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -82,33 +83,7 @@ vqlib::io::SafetensorsFile seed_checkpoint() {
     v.scales = vqlib::MatrixXf::Constant(4, 2, 0.5f);
     layers.emplace("vq", v);
 
-    vqlib::VptqLayer p;
-    auto& L = p.layout;
-    L.out_features = 6;
-    L.in_features = 6;
-    L.vector_len = 2;
-    L.num_centroids = 4;
-    L.num_res_centroids = 2;
-    L.outlier_vector_len = 2;
-    L.outlier_centroids = 2;
-    L.outlier_size = 2;
-    L.group_num = 2;
-    L.group_size = 2;
-    L.enable_norm = true;
-    L.enable_perm = true;
-    p.centroids.resize(8, 2);
-    p.res_centroids.resize(4, 2);
-    p.outlier_centroids.resize(2, 2);
-    for (auto* m : {&p.centroids, &p.res_centroids, &p.outlier_centroids})
-        for (vqlib::Index k = 0; k < m->size(); ++k) m->data()[k] = uniform();
-    for (int k = 0; k < 2 * 3 * 2; ++k) {
-        p.indices.push_back(next() % 4);
-        p.res_indices.push_back(next() % 2);
-    }
-    for (int k = 0; k < 3 * 2; ++k) p.outlier_indices.push_back(next() % 2);
-    p.perm = {5, 4, 3, 2, 1, 0};
-    p.weight_scale = vqlib::VectorXf::Constant(6, 2.0f);
-    p.weight_bias = vqlib::VectorXf::Constant(6, -0.5f);
+    const vqlib::VptqLayer p = vqlib::fuzz::small_vptq_layer(next, uniform);
     layers.emplace("vptq", p);
 
     vqlib::PvqLayer<unsigned __int128> q;
@@ -131,37 +106,6 @@ vqlib::io::SafetensorsFile seed_checkpoint() {
     return vqlib::io::layer_checkpoint(layers);
 }
 
-/// The decode path of one layer read back (dequantized to w): refused with a vqlib::error, or
-/// prepared to the same values and multiplied to w x within fp32 rounding.
-template <class Layer>
-void check_decode(const Layer& layer, const vqlib::MatrixXf& w) {
-    if constexpr (vqlib::DecodeBackend<vqlib::CpuDecodeBackend, Layer>) {
-        using B = vqlib::CpuDecodeBackend;
-        std::optional<vqlib::decode_prepared_t<B, Layer>> p;
-        try {
-            p.emplace(B::prepare(layer));
-        } catch (const vqlib::error&) {
-            return;  // refused by the backend: fine, as long as it was a vqlib::error
-        }
-        require(p->rows() == w.rows() && p->cols() == w.cols(), "a prepared layer has another shape");
-        require(B::dequantize(*p) == w, "a prepared layer dequantizes to other values");
-        for (const vqlib::Index batch : {3, 9}) {
-            vqlib::MatrixXf x(w.cols(), batch);
-            for (vqlib::Index k = 0; k < x.size(); ++k) x.data()[k] = static_cast<float>(k % 7) / 4.0f - 0.75f;
-            const vqlib::MatrixXf y = batch <= vqlib::max_decode_gemv_batch ? B::gemv(*p, x) : B::matmul(*p, x);
-            require(y.rows() == w.rows() && y.cols() == batch, "a decode product has another shape");
-            const vqlib::MatrixXd wd = w.cast<double>(), xd = x.cast<double>();
-            const vqlib::MatrixXd exact = wd * xd, bound = wd.cwiseAbs() * xd.cwiseAbs();
-            for (vqlib::Index k = 0; k < y.size(); ++k) {
-                if (!(bound.data()[k] < 1e30)) continue;  // near float overflow: no bound to check
-                const double tolerance = 1e-5 * static_cast<double>(w.cols()) * bound.data()[k] + 1e-30;
-                require(std::abs(static_cast<double>(y.data()[k]) - exact.data()[k]) <= tolerance,
-                        "a decode product differs from the dequantized product beyond fp32 rounding");
-            }
-        }
-    }
-}
-
 void check_file(const vqlib::io::SafetensorsFile& file) {
     std::map<std::string, vqlib::io::QuantizedLayer> layers;
     try {
@@ -172,7 +116,7 @@ void check_file(const vqlib::io::SafetensorsFile& file) {
     for (const auto& [name, layer] : layers) {
         const vqlib::MatrixXf w = std::visit([](const auto& l) { return vqlib::MatrixXf(l.dequantize()); }, layer);
         require(w.allFinite(), "a layer read back dequantizes to non-finite values");
-        std::visit([&](const auto& l) { check_decode(l, w); }, layer);
+        std::visit([&](const auto& l) { vqlib::fuzz::check_decode(l, w, "fuzz_layer_checkpoint"); }, layer);
     }
     const auto again = vqlib::io::layer_checkpoint(layers);
     const auto reread = vqlib::io::layers_from_checkpoint(again);
@@ -205,21 +149,7 @@ vqlib::io::SafetensorsFile edited(std::span<const std::uint8_t> input) {
         case 2: entry[key] = (byte() & 1) != 0; break;
         case 3: entry[key] = std::string(1, static_cast<char>('a' + byte() % 26)); break;
         case 4: entry.erase(key); break;
-        default: {  // a tensor: bytes, dtype or shape
-            if (file.tensors.empty()) break;
-            auto it = file.tensors.begin();
-            std::advance(it, byte() % file.tensors.size());
-            vqlib::io::Tensor& t = it->second;
-            if (op == 5 && !t.data.empty()) {
-                t.data[static_cast<std::size_t>(word()) % t.data.size()] = byte();
-            } else if (op == 6) {
-                t.dtype = vqlib::io::all_dtypes[byte() % vqlib::io::all_dtypes.size()];
-                t.data.resize(t.expected_bytes());
-            } else if (!t.shape.empty()) {
-                t.shape[byte() % t.shape.size()] = byte() % 9;
-                t.data.resize(t.expected_bytes());
-            }
-        }
+        default: vqlib::fuzz::edit_tensor(file.tensors, op, 9, byte, word); break;  // bytes, dtype or shape
         }
     }
     file.metadata["vqlib"] = doc.dump();

@@ -19,7 +19,7 @@
 // attributes and pragmas, __builtin_cpu_supports), as macros named VQLIB_DETAIL_*, internal to
 // vqlib and defined only between the two .inc files below:
 //   VQLIB_DETAIL_GNU_VECTORS    defined (1) with the GNU vector extension (GCC, Clang)
-//   VQLIB_DETAIL_X86_DISPATCH   defined (1) on x86-64 with GCC or Clang: avx2/avx512 variants
+//   VQLIB_DETAIL_X86_DISPATCH   defined (1) on x86-64 with GCC (not Clang): avx2/avx512 variants
 //   VQLIB_DETAIL_ALWAYS_INLINE  `[[gnu::always_inline]] inline`, or `inline`
 //   VQLIB_DETAIL_UNROLL         `#pragma GCC unroll 16` for the next loop, or nothing
 // A header that uses them includes core/simd_macros.inc after its own #include lines and

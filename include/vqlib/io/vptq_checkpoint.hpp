@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -90,7 +91,11 @@ inline std::vector<float> checkpoint_floats(const Tensor& t, const std::string& 
     VQLIB_CHECK(t.dtype == Dtype::F16 || t.dtype == Dtype::BF16 || t.dtype == Dtype::F32,
                 io_error, "VPTQ checkpoint: tensor '", name, "' has dtype ", dtype_name(t.dtype),
                 ": expected F16, BF16 or F32");
-    return t.to_floats();
+    std::vector<float> values = t.to_floats();
+    for (std::size_t k = 0; k < values.size(); ++k)
+        VQLIB_CHECK(std::isfinite(values[k]), io_error, "VPTQ checkpoint: tensor '", name, "' holds ", values[k],
+                    " at element ", k, ": expected finite values");
+    return values;
 }
 
 /// uint16 values stored as I16 bits (packed checkpoints), or plain I64/I32 (unpacked ones).
@@ -174,7 +179,8 @@ inline void add_vptq_layer(TensorMap& tensors, const std::string& prefix, const 
 
 /// Reads the layer under `prefix` described by `config` (a packed checkpoint). Throws io_error
 /// naming the tensor for a missing tensor, a shape or dtype that disagrees with the config, an
-/// index out of range, or a perm that is not a permutation.
+/// index out of range, a non-finite codebook, scale or bias value, or a perm that is not a
+/// permutation.
 inline VptqLayer read_vptq_layer(const TensorMap& tensors, const std::string& prefix,
                                  const VptqLayerConfig& config) {
     config.validate(prefix);
