@@ -87,9 +87,7 @@ int main(int argc, char** argv) {
         const MethodSpec spec = parse_method(r.method);
         const MatrixXf W = model.read_matrix(r.name);
         const MatrixXd H = HessianStore::load(*store.find(r.name), W.cols(), r.name);
-        std::uint64_t seed = 0xcbf29ce484222325ULL;
-        for (unsigned char c : r.name) seed = (seed ^ c) * 0x100000001b3ULL;
-        const Outcome o = spec(W, H, seed);
+        const Outcome o = spec(W, H, rotation_seed(r.name));
         const MatrixXf Q = dequantize(o);
         const std::string lname = r.name.substr(0, r.name.size() - 7);
         const MatrixXf Qtool = dequantize(layers.at(lname), o.rotation);

@@ -58,13 +58,6 @@ struct Case {
     std::function<Direct(const MatrixXf&, const MatrixXd&, std::uint64_t seed)> direct;
 };
 
-/// The tool's per-linear seed of its +had rotations (FNV-1a of the tensor name, docs/quantize.md).
-std::uint64_t name_seed(const std::string& name) {
-    std::uint64_t seed = 0xcbf29ce484222325ULL;
-    for (unsigned char c : name) seed = (seed ^ c) * 0x100000001b3ULL;
-    return seed;
-}
-
 std::vector<Case> cases() {
     GptqConfig<IntGrid> w4{IntGrid(4, false, {}, ScaleStorage::fp16)};
     w4.groups.size = 128;
@@ -106,6 +99,7 @@ int main(int argc, char** argv) {
     const std::vector<std::int32_t> ids = lm::calibration_ids(corpus, ref, 256, T);
     const auto hessians = lm::offline_hessians(fp, ids, T);
     lm::write_offline_hessians(dir / "hessians", hessians, static_cast<Index>(ids.size()));
+    const io::SafetensorsFile original = io::read_safetensors(model_dir / "model.safetensors");
     std::map<std::string, std::pair<Index, lm::LinearInput>> linears;  // name -> (index, input)
     for (Index i = 0; i < fp.linear_count(); ++i)
         linears[lm::WebChar::linear_name(i)] = {i, lm::linear_inputs[static_cast<std::size_t>(i % 6)]};
@@ -148,7 +142,7 @@ int main(int argc, char** argv) {
             const auto [index, input] = it->second;
             const MatrixXf& W = fp.linear(index);
             const MatrixXd& H = hessians[static_cast<std::size_t>(index / 6)][static_cast<std::size_t>(input)];
-            const Direct d = c.direct(W, H, name_seed(r.name));
+            const Direct d = c.direct(W, H, quantize::rotation_seed(r.name));
             const std::string prefix = r.name.substr(0, r.name.size() - 7);
             const MatrixXf stored = std::visit([](const auto& l) -> MatrixXf { return l.dequantize(); }, layers.at(prefix));
             const auto values = deq.tensors.at(r.name).to_floats();
@@ -170,7 +164,6 @@ int main(int argc, char** argv) {
         expect(energy_error <= 1e-5, vqlib::detail::concat(c.spec, ": tr(W H W^T) in float32 within ", energy_error,
                                                            " (relative) of the float64 figure"));
         bool copied = true;
-        const io::SafetensorsFile original = io::read_safetensors(model_dir / "model.safetensors");
         for (const auto& [name, t] : original.tensors)
             if (!linears.count(name)) copied = copied && deq.tensors.count(name) && deq.tensors.at(name) == t;
         expect(copied && deq.tensors.size() == original.tensors.size(),

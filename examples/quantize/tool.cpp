@@ -469,7 +469,7 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
                 o = it.spec->run_prepared(W, H, prepared.get());
                 o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count() + prepare_seconds;
             } else {
-                o = (*it.spec)(W, H, fnv1a(it.name));
+                o = (*it.spec)(W, H, rotation_seed(it.name));
             }
             lap(report.stages.quantize);
             r.bits_per_weight = o.bits_per_weight;
@@ -660,6 +660,8 @@ Report quantize_checkpoint(const Options& opt, Communicator& comm) {
     write_text(opt.out / "report.json", jr.dump(1) + "\n");
     return report;
 }
+
+std::uint64_t rotation_seed(const std::string& weight) { return fnv1a(weight); }
 
 double weight_energy(const MatrixXf& W, const MatrixXd& H) {
     return vqlib::proxy_loss_f32(W, MatrixXf::Zero(W.rows(), W.cols()), H);

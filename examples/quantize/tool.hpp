@@ -113,6 +113,9 @@ inline Report quantize_checkpoint(const Options& options) {
     return quantize_checkpoint(options, single);
 }
 
+/// The seed of a linear's +had rotations: FNV-1a of its weight tensor's name.
+std::uint64_t rotation_seed(const std::string& weight);
+
 /// tr(W H W^T), the denominator of the reported relative loss: vqlib::proxy_loss_f32 (float32
 /// products, within about 1e-6 of the float64 figure; half the time of proxy_loss).
 double weight_energy(const MatrixXf& W, const MatrixXd& H);

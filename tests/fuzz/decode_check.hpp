@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the fuzz targets: a small VPTQ layer for their seeds, a tensor edit, and the decode step they take a
+// Shared by the fuzz targets: a small VPTQ layer for their seeds, a tensor edit (its operands from an EditInput), and the decode step they take a
 // layer read from a file on to, as an inference stack would: the CPU decode backend must refuse it with a vqlib::error, or prepare it to the same
 // dequantized values and multiply (gemv, batch 3; matmul, batch 9) to the dequantized product
 // within fp32 rounding. Anything else aborts.
@@ -7,8 +7,11 @@
 #include <vqlib/formats/vptq_layer.hpp>
 #include <vqlib/io/safetensors.hpp>
 
+#include "edit_input.hpp"
+
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <iterator>
 #include <optional>
@@ -87,22 +90,21 @@ VptqLayer small_vptq_layer(Next& next, Uniform& uniform) {
     return p;
 }
 
-/// One edit of a tensor of `tensors` (none when empty), drawn from byte() and word(): op 5
+/// One edit of a tensor of `tensors` (none when empty), its operands read from `in`: op 5
 /// overwrites one byte of its data, op 6 changes its dtype, any other op one dimension of its shape
 /// (to a value below `max_dim`); the data is resized to what the dtype and shape call for.
-template <class Byte, class Word>
-void edit_tensor(io::TensorMap& tensors, int op, int max_dim, Byte& byte, Word& word) {
+inline void edit_tensor(io::TensorMap& tensors, int op, int max_dim, EditInput& in) {
     if (tensors.empty()) return;
     auto it = tensors.begin();
-    std::advance(it, byte() % tensors.size());
+    std::advance(it, in.byte() % tensors.size());
     io::Tensor& t = it->second;
     if (op == 5 && !t.data.empty()) {
-        t.data[static_cast<std::size_t>(word()) % t.data.size()] = byte();
+        t.data[static_cast<std::size_t>(in.word()) % t.data.size()] = in.byte();
     } else if (op == 6) {
-        t.dtype = io::all_dtypes[byte() % io::all_dtypes.size()];
+        t.dtype = io::all_dtypes[in.byte() % io::all_dtypes.size()];
         t.data.resize(t.expected_bytes());
     } else if (!t.shape.empty()) {
-        t.shape[byte() % t.shape.size()] = byte() % max_dim;
+        t.shape[in.byte() % t.shape.size()] = in.byte() % max_dim;
         t.data.resize(t.expected_bytes());
     }
 }

@@ -130,26 +130,20 @@ vqlib::io::SafetensorsFile edited(std::span<const std::uint8_t> input) {
     nlohmann::json doc = nlohmann::json::parse(file.metadata.at("vqlib"));
     std::vector<std::string> names;
     for (const auto& [name, _] : doc["layers"].items()) names.push_back(name);
-    std::size_t at = 0;
-    auto byte = [&]() -> std::uint8_t { return at < input.size() ? input[at++] : 0; };
-    auto word = [&] {
-        std::int64_t v = 0;
-        for (int k = 0; k < 4; ++k) v = (v << 8) | byte();
-        return v - (std::int64_t{1} << 31);
-    };
-    while (at + 3 <= input.size()) {
-        const std::uint8_t op = byte() % 8;
-        nlohmann::json& entry = doc["layers"][names[byte() % names.size()]];
+    vqlib::fuzz::EditInput in(input);
+    while (in.has(3)) {
+        const std::uint8_t op = in.byte() % 8;
+        nlohmann::json& entry = doc["layers"][names[in.byte() % names.size()]];
         std::vector<std::string> keys;
         for (const auto& [key, _] : entry.items()) keys.push_back(key);
-        const std::string key = keys.empty() ? "kind" : keys[byte() % keys.size()];
+        const std::string key = keys.empty() ? "kind" : keys[in.byte() % keys.size()];
         switch (op) {
-        case 0: entry[key] = word() % 70; break;
-        case 1: entry[key] = word(); break;
-        case 2: entry[key] = (byte() & 1) != 0; break;
-        case 3: entry[key] = std::string(1, static_cast<char>('a' + byte() % 26)); break;
+        case 0: entry[key] = in.word() % 70; break;
+        case 1: entry[key] = in.word(); break;
+        case 2: entry[key] = (in.byte() & 1) != 0; break;
+        case 3: entry[key] = std::string(1, static_cast<char>('a' + in.byte() % 26)); break;
         case 4: entry.erase(key); break;
-        default: vqlib::fuzz::edit_tensor(file.tensors, op, 9, byte, word); break;  // bytes, dtype or shape
+        default: vqlib::fuzz::edit_tensor(file.tensors, op, 9, in); break;  // bytes, dtype or shape
         }
     }
     file.metadata["vqlib"] = doc.dump();

@@ -12,6 +12,8 @@
 // The reader works on files: each input is written to one temporary file of this process.
 #include <vqlib/io/npy.hpp>
 
+#include "edit_input.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +29,8 @@
 #include <vector>
 
 namespace {
+
+using vqlib::fuzz::EditInput;
 
 void require(bool condition, const char* what) {
     if (!condition) {
@@ -86,9 +90,8 @@ void check_file(std::span<const std::uint8_t> bytes) {
 
 /// A valid file chosen by `choice`, then edited by the rest of the input.
 std::vector<std::uint8_t> edited(std::span<const std::uint8_t> input) {
-    std::size_t at = 0;
-    auto byte = [&]() -> std::uint8_t { return at < input.size() ? input[at++] : 0; };
-    const std::uint8_t choice = byte();
+    EditInput in(input);
+    const std::uint8_t choice = in.byte();
     const bool f8 = choice & 1, fortran = choice & 2, v2 = choice & 4, vector = choice & 8;
     const std::size_t rows = 1 + (choice >> 4) % 4, cols = vector ? 0 : 1 + (choice >> 6);
     std::string header = std::string("{'descr': '<") + (f8 ? "f8" : "f4") + "', 'fortran_order': " +
@@ -103,12 +106,12 @@ std::vector<std::uint8_t> edited(std::span<const std::uint8_t> input) {
     file.insert(file.end(), header.begin(), header.end());
     const std::size_t values = rows * (vector ? 1 : cols), item = f8 ? 8 : 4;
     for (std::size_t k = 0; k < values * item; ++k) file.push_back(static_cast<std::uint8_t>(k * 37 % 61));
-    while (at + 3 <= input.size()) {
-        const std::uint8_t op = byte() % 4;
-        const std::size_t where = (static_cast<std::size_t>(byte()) << 8 | byte());
-        if (op <= 1 && !file.empty()) file[where % file.size()] = byte();
+    while (in.has(3)) {
+        const std::uint8_t op = in.byte() % 4;
+        const std::size_t where = (static_cast<std::size_t>(in.byte()) << 8 | in.byte());
+        if (op <= 1 && !file.empty()) file[where % file.size()] = in.byte();
         else if (op == 2) file.resize(where % (file.size() + 1));
-        else file.insert(file.end(), where % 16, byte());
+        else file.insert(file.end(), where % 16, in.byte());
     }
     return file;
 }

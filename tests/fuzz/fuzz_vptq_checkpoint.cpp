@@ -84,27 +84,21 @@ void check(const nlohmann::json& config, const vqlib::io::TensorMap& tensors) {
 Checkpoint edited(std::span<const std::uint8_t> input) {
     Checkpoint c = seed();
     nlohmann::json& entry = c.config["quantization_config"]["config_for_layers"][kPrefix];
-    std::size_t at = 0;
-    auto byte = [&]() -> std::uint8_t { return at < input.size() ? input[at++] : 0; };
-    auto word = [&] {
-        std::int64_t v = 0;
-        for (int k = 0; k < 4; ++k) v = (v << 8) | byte();
-        return v - (std::int64_t{1} << 31);
-    };
-    while (at + 3 <= input.size()) {
-        const std::uint8_t op = byte() % 8;
+    vqlib::fuzz::EditInput in(input);
+    while (in.has(3)) {
+        const std::uint8_t op = in.byte() % 8;
         std::vector<std::string> keys;
         for (const auto& [key, _] : entry.items()) keys.push_back(key);
         if (keys.empty()) break;
-        nlohmann::json* field = &entry[keys[byte() % keys.size()]];
-        if (field->is_array() && !field->empty() && (byte() & 1)) field = &(*field)[byte() % field->size()];
+        nlohmann::json* field = &entry[keys[in.byte() % keys.size()]];
+        if (field->is_array() && !field->empty() && (in.byte() & 1)) field = &(*field)[in.byte() % field->size()];
         switch (op) {
-        case 0: *field = word() % 40; break;
-        case 1: *field = word(); break;
-        case 2: *field = (byte() & 1) != 0; break;
+        case 0: *field = in.word() % 40; break;
+        case 1: *field = in.word(); break;
+        case 2: *field = (in.byte() & 1) != 0; break;
         case 3: *field = nullptr; break;
-        case 4: entry.erase(keys[byte() % keys.size()]); break;
-        default: vqlib::fuzz::edit_tensor(c.tensors, op, 40, byte, word); break;  // bytes, dtype or shape
+        case 4: entry.erase(keys[in.byte() % keys.size()]); break;
+        default: vqlib::fuzz::edit_tensor(c.tensors, op, 40, in); break;  // bytes, dtype or shape
         }
     }
     return c;
