@@ -53,34 +53,6 @@ MatrixXf random_matrix(Index rows, Index cols, std::uint64_t seed) {
     return vqlib::bench::random_matrix(rows, cols, seed, false);
 }
 
-vqlib::VqLayer gptvq_layer(Index rows, Index cols, Index d, Index k, Index rpc, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    vqlib::VqLayer layer;
-    layer.layout = {rows, cols, d, k, rpc, 256};
-    layer.codebooks = random_matrix(layer.layout.codebook_count() * k, d, seed + 1);
-    layer.indices.resize(rows, cols / d);
-    for (Index v = 0; v < cols / d; ++v)
-        for (Index r = 0; r < rows; ++r)
-            layer.indices(r, v) = static_cast<std::uint16_t>(rng.next() % static_cast<std::uint64_t>(k));
-    return layer;
-}
-
-vqlib::VptqLayer vptq_layer(Index rows, Index cols, Index v, Index k, std::uint64_t seed) {
-    vqlib::Rng rng(seed);
-    vqlib::VptqLayer layer;
-    auto& L = layer.layout;
-    L.out_features = rows;
-    L.in_features = cols;
-    L.vector_len = v;
-    L.num_centroids = k;
-    L.group_num = 1;
-    L.group_size = cols;
-    // fp16 values, as VPTQ stores its codebooks (the kernels then read fp16 copies).
-    layer.centroids = random_matrix(k, v, seed + 1).cast<Eigen::half>().cast<float>();
-    layer.indices.resize(static_cast<std::size_t>(L.row_blocks() * cols));
-    for (auto& i : layer.indices) i = static_cast<std::uint32_t>(rng.next() % static_cast<std::uint64_t>(k));
-    return layer;
-}
 
 /// Shared state of one shape, built once.
 struct Shape {
@@ -101,11 +73,11 @@ Shape& shape(Index rows, Index cols) {
     s->cols = cols;
     s->name = std::to_string(rows) + "x" + std::to_string(cols);
     s->w = random_matrix(rows, cols, 1);
-    s->gptvq2 = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 2, 16, 256, 2));
-    s->gptvq4 = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 4, 256, rows, 3));
-    s->gptvq2_paper = kn::VqGemvMatrix::from_layer(gptvq_layer(rows, cols, 2, 16, 8, 6));
-    s->vptq65536 = kn::VptqGemvMatrix::from_layer(vptq_layer(rows, cols, 8, 65536, 4));
-    s->vptq256 = kn::VptqGemvMatrix::from_layer(vptq_layer(rows, cols, 8, 256, 5));
+    s->gptvq2 = kn::VqGemvMatrix::from_layer(vqlib::bench::random_gptvq_layer(rows, cols, 2, 16, 256, 2));
+    s->gptvq4 = kn::VqGemvMatrix::from_layer(vqlib::bench::random_gptvq_layer(rows, cols, 4, 256, rows, 3));
+    s->gptvq2_paper = kn::VqGemvMatrix::from_layer(vqlib::bench::random_gptvq_layer(rows, cols, 2, 16, 8, 6));
+    s->vptq65536 = kn::VptqGemvMatrix::from_layer(vqlib::bench::random_vptq_layer(rows, cols, 8, 65536, 4));
+    s->vptq256 = kn::VptqGemvMatrix::from_layer(vqlib::bench::random_vptq_layer(rows, cols, 8, 256, 5));
     s->int4 = kn::Int4GemvMatrix::quantize_rtn(s->w, 128, true);
     shapes.push_back(std::move(s));
     return *shapes.back();

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,15 +17,20 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+            // Repeated benchmarks: the median of the repetitions (then the single runs are skipped).
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if ((run.run_type != Run::RT_Iteration && !median) || run.error_occurred) continue;
             // A benchmark with arguments is named "function/args"; a baseline label may name
             // either form.
             const std::string function = run.run_name.function_name;
             const std::string name =
                 run.run_name.args.empty() ? function : function + "/" + run.run_name.args;
+            if (!median && medians_.count(name)) continue;
+            if (median) medians_.insert(name);
+            const bool seen = times_.count(name) != 0;
             times_[name] = run.GetAdjustedRealTime();
             if (!times_.count(function) || function == name) times_[function] = times_[name];
-            order_.push_back(name);
+            if (!seen) order_.push_back(name);
             const std::string prefix = "baseline=";
             if (run.report_label.rfind(prefix, 0) == 0) baseline_[name] = run.report_label.substr(prefix.size());
         }
@@ -47,6 +53,7 @@ public:
 private:
     std::map<std::string, double> times_;
     std::map<std::string, std::string> baseline_;
+    std::set<std::string> medians_;
     std::vector<std::string> order_;
 };
 

@@ -14,15 +14,20 @@
 //                                one outside what the backend supports; vqlib::error when the
 //                                backend cannot run here (e.g. no CUDA device).
 //   p.rows(), p.cols()           M and N.
-//   B::dequantize(p)             the M x N fp32 weights: the same values as layer.dequantize().
+//   B::dequantize(p)             the M x N fp32 weights: the same values as layer.dequantize()
+//                                (a backend whose prepared form rounds the weights further,
+//                                as CpuFastDecodeBackend's int8 codebooks do, returns the weights
+//                                it multiplies with and documents how far they may be off).
 //   B::gemv(p, x)                W x for x of N x B, 1 <= B <= max_decode_gemv_batch (8): the
 //                                decode path, fused (the weights are never written out).
 //   B::matmul(p, x)              W x for any batch B >= 0 (prefill): gemv up to 8 columns,
 //                                whatever suits the backend above.
 // gemv and matmul return M x B and throw shape_error naming `x` when x has not N rows (and gemv
 // when B is outside 1..8). Their results equal dequantize(p) * x up to the rounding of another
-// summation order (fp32 accumulation), and are deterministic: the same inputs give the same bits
-// on every call. Results of two backends agree only up to that rounding. The operations are
+// summation order (fp32 accumulation), or, for a backend that rounds the activations
+// (CpuFastDecodeBackend: int8 blocks), within the bound that backend documents; they are
+// deterministic: the same inputs give the same bits on every call. Results of two backends agree
+// only up to that rounding. The operations are
 // static and never modify the prepared layer.
 #include <vqlib/core/types.hpp>
 

@@ -193,8 +193,11 @@ private:
     std::vector<std::uint8_t> zeros_;
 };
 
-/// The dequantized matrix, scale * (code - zero): bit for bit ScalarLayer::dequantize().
-inline MatrixXf dequantize(const Int4GemvMatrix& m) {
+namespace detail {
+
+/// scale * (code - zero) of an INT4 format (rows, cols, group_size, code, scale, zero).
+template <class M>
+MatrixXf dequantize_int4(const M& m) {
     MatrixXf W(m.rows(), m.cols());
     parallel_for_ranges(m.cols(), 256, [&](Index c0, Index c1) {
         for (Index c = c0; c < c1; ++c) {
@@ -205,6 +208,11 @@ inline MatrixXf dequantize(const Int4GemvMatrix& m) {
     });
     return W;
 }
+
+}  // namespace detail
+
+/// The dequantized matrix, scale * (code - zero): bit for bit ScalarLayer::dequantize().
+inline MatrixXf dequantize(const Int4GemvMatrix& m) { return detail::dequantize_int4(m); }
 
 inline MatrixXh dequantize_half(const Int4GemvMatrix& m) { return dequantize(m).cast<Eigen::half>(); }
 

@@ -1,0 +1,408 @@
+#pragma once
+// The inner kernels of the fast decode mode (internal; the API is kernels/int4_fast.hpp and
+// kernels/vq_fast.hpp). Activations arrive as int8 blocks of 32 (kernels/int8_activations.hpp);
+// weights as 4-bit codes or int8 codewords. Per block and row the kernels form an exact 32-bit
+// integer dot product and then add it, scaled, to the row's fp32 sum with one fused multiply-add:
+//   y_r += float(acc_r,blk) * (weight scale_r * d_blk)
+// so the only float operations are one product and one FMA per (row, block), in block order.
+// Every variant (portable C++ with std::fma, AVX2 + FMA, AVX-512 with VNNI) performs exactly these
+// operations, and the integer sums are exact, so all give the same bits, for any thread count.
+//
+// Variants are plain functions with target attributes (no lambdas, no inline asm), compiled into
+// every x86-64 build with GCC or Clang and picked at run time:
+//   avx512: AVX-512 F/BW/VL + VNNI (vpdpbusd: 64 u8 x s8 products per instruction); the GPTVQ
+//           kernel also looks codewords up with vpermw (32 two-byte entries per register);
+//   avx2:   AVX2 + FMA + F16C, INT4 only (vpmaddubsw + vpmaddwd for the dot products).
+#include <vqlib/core/half.hpp>
+#include <vqlib/core/simd.hpp>
+#include <vqlib/core/types.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define VQLIB_DETAIL_FAST_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace vqlib::kernels::detail {
+
+/// Which variant of the fast kernels runs.
+enum class FastIsa { portable, avx2, avx512 };
+
+/// The widest fast variant this CPU runs (avx512 needs AVX-512 F/BW/VL/VNNI, avx2 AVX2/FMA/F16C).
+inline FastIsa best_fast_isa() {
+#ifdef VQLIB_DETAIL_FAST_X86
+    static const FastIsa best = [] {
+        __builtin_cpu_init();
+        // F16C from CPUID leaf 1 (ECX bit 29): Clang's __builtin_cpu_supports knows no "f16c".
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && ((ecx >> 29) & 1u) != 0;
+        const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+        if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            return FastIsa::avx512;
+        return avx2 ? FastIsa::avx2 : FastIsa::portable;
+    }();
+    return best;
+#else
+    return FastIsa::portable;
+#endif
+}
+
+/// The int8 activations as the kernels read them (see Int8Activations).
+struct FastActivations {
+    const std::int8_t* q = nullptr;  // q(c, b) at q[b * ldq + c]
+    Index ldq = 0;
+    const float* d = nullptr;         // block scale (k, b) at d[b * blocks + k]
+    const std::int32_t* sums = nullptr;
+    Index blocks = 0;                 // blocks of 32 inputs per column
+};
+
+/// INT4 in the fast layout: per 16-row tile, 64 bytes per 8 columns; byte 4 l + i of the chunk
+/// of columns c0..c0+7 holds the code of (row l, column c0 + i) in its low nibble and of
+/// (l, c0 + 4 + i) in its high nibble. Scales fp16 and zero points uint8, [tile][group][16].
+struct Int4FastTask {
+    const std::uint8_t* codes = nullptr;
+    Index tile_bytes = 0;
+    Index blocks_per_group = 0;
+    Index groups = 0;
+    const std::uint16_t* scales = nullptr;
+    const std::uint8_t* zeros = nullptr;  // null: symmetric, zero 8
+    FastActivations x;
+    Index rows = 0;
+    float* y = nullptr;  // y(r, b) at y[b * ldy + r]
+    Index ldy = 0;
+    Index tile_begin = 0;
+    Index tile_end = 0;
+};
+
+/// GPTVQ 2D (K <= 16) in the fast layout: per 16-row tile, 32 bytes per 8 columns (4 vectors
+/// v0..v0+3); byte 2 l + h holds the code of (row l, vector v0 + h) in its low nibble and of
+/// (l, v0 + 2 + h) in its high one. Codebook cb is 32 bytes at tables + 32 cb: entry k is the two
+/// bytes (q_x + 128, q_y + 128) of its int8 codeword, whose value is cb_scales[cb] * q. Each half
+/// tile (8 rows) lies in one band. Optional normalization scales: fp32 [tile][block][16] per
+/// scale block of blocks_per_scale activation blocks.
+struct Vq2FastTask {
+    const std::uint8_t* codes = nullptr;
+    Index tile_bytes = 0;
+    const std::uint8_t* tables = nullptr;
+    const float* cb_scales = nullptr;
+    Index bands = 0;
+    Index rows_per_codebook = 0;
+    Index blocks_per_group = 0;  // activation blocks per column group
+    Index groups = 0;            // column groups
+    const float* norm = nullptr;
+    Index blocks_per_scale = 0;
+    Index scale_blocks = 0;
+    FastActivations x;
+    Index rows = 0;
+    float* y = nullptr;
+    Index ldy = 0;
+    Index tile_begin = 0;
+    Index tile_end = 0;
+};
+
+inline Index fast_group_end(Index g, Index per_group, Index blocks) {
+    return g * per_group + per_group < blocks ? g * per_group + per_group : blocks;
+}
+
+// ---- portable --------------------------------------------------------------------------------
+
+template <int B>
+void int4_fast_portable(const Int4FastTask& t) {
+    const FastActivations& x = t.x;
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        for (Index l = 0; l < 16; ++l) {
+            const Index r = tile * 16 + l;
+            if (r >= t.rows) break;
+            float yacc[B] = {};
+            for (Index g = 0; g < t.groups; ++g) {
+                const std::size_t at = static_cast<std::size_t>((tile * t.groups + g) * 16 + l);
+                const float ws = half_to_float(t.scales[at]);
+                const std::int32_t z = t.zeros ? t.zeros[at] : 8;
+                for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                     k < ke; ++k) {
+                    std::int32_t acc[B];
+                    for (int b = 0; b < B; ++b) acc[b] = -z * x.sums[b * x.blocks + k];
+                    for (Index j = 0; j < 4; ++j) {
+                        const std::uint8_t* p = ct + (k * 4 + j) * 64 + 4 * l;
+                        const Index c0 = k * 32 + j * 8;
+                        for (int i = 0; i < 4; ++i) {
+                            const std::int32_t lo = p[i] & 15, hi = p[i] >> 4;
+                            for (int b = 0; b < B; ++b) {
+                                const std::int8_t* q = x.q + b * x.ldq + c0;
+                                acc[b] += lo * q[i] + hi * q[4 + i];
+                            }
+                        }
+                    }
+                    for (int b = 0; b < B; ++b) {
+                        const float s = ws * x.d[b * x.blocks + k];
+                        yacc[b] = std::fma(static_cast<float>(acc[b]), s, yacc[b]);
+                    }
+                }
+            }
+            for (int b = 0; b < B; ++b) t.y[b * t.ldy + r] = yacc[b];
+        }
+    }
+}
+
+template <int B>
+void vq2_fast_portable(const Vq2FastTask& t) {
+    const FastActivations& x = t.x;
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        for (Index l = 0; l < 16; ++l) {
+            const Index r = tile * 16 + l;
+            if (r >= t.rows) break;
+            const Index band = r / t.rows_per_codebook;
+            float yacc[B] = {};
+            for (Index g = 0; g < t.groups; ++g) {
+                const Index cb = g * t.bands + band;
+                const std::uint8_t* tbl = t.tables + 32 * cb;
+                const float cs = t.cb_scales[cb];
+                for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                     k < ke; ++k) {
+                    std::int32_t acc[B];
+                    for (int b = 0; b < B; ++b) acc[b] = -128 * x.sums[b * x.blocks + k];
+                    for (Index j = 0; j < 4; ++j) {
+                        const std::uint8_t* p = ct + (k * 4 + j) * 32 + 2 * l;
+                        const Index c0 = k * 32 + j * 8;
+                        for (int h = 0; h < 2; ++h) {
+                            const std::uint8_t* wa = tbl + 2 * (p[h] & 15);
+                            const std::uint8_t* wb = tbl + 2 * (p[h] >> 4);
+                            for (int b = 0; b < B; ++b) {
+                                const std::int8_t* q = x.q + b * x.ldq + c0 + 2 * h;
+                                acc[b] += wa[0] * q[0] + wa[1] * q[1] + wb[0] * q[4] + wb[1] * q[5];
+                            }
+                        }
+                    }
+                    float ls = cs;
+                    if (t.norm)
+                        ls *= t.norm[(tile * t.scale_blocks + k / t.blocks_per_scale) * 16 + l];
+                    for (int b = 0; b < B; ++b) {
+                        const float s = ls * x.d[b * x.blocks + k];
+                        yacc[b] = std::fma(static_cast<float>(acc[b]), s, yacc[b]);
+                    }
+                }
+            }
+            for (int b = 0; b < B; ++b) t.y[b * t.ldy + r] = yacc[b];
+        }
+    }
+}
+
+#ifdef VQLIB_DETAIL_FAST_X86
+
+// GCC 12 at -O1 reports the intrinsics' deliberately undefined pass-through operands
+// (_mm512_undefined_*) as maybe-uninitialized once they are inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+// ---- AVX2 ------------------------------------------------------------------------------------
+
+template <int B>
+__attribute__((target("avx2,fma,f16c"))) void int4_fast_avx2(const Int4FastTask& t) {
+    const FastActivations& x = t.x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        for (Index half = 0; half < 2; ++half) {
+            const Index r0 = tile * 16 + half * 8;
+            if (r0 >= t.rows) break;
+            __m256 yacc[B];
+            for (int b = 0; b < B; ++b) yacc[b] = _mm256_setzero_ps();
+            for (Index g = 0; g < t.groups; ++g) {
+                const std::size_t at = static_cast<std::size_t>((tile * t.groups + g) * 16 + half * 8);
+                const __m256 ws = _mm256_cvtph_ps(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.scales + at)));
+                __m256i z = _mm256_set1_epi32(8);
+                if (t.zeros) {
+                    std::int64_t zz;
+                    std::memcpy(&zz, t.zeros + at, 8);
+                    z = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(zz));
+                }
+                for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                     k < ke; ++k) {
+                    __m256i acc[B];
+                    for (int b = 0; b < B; ++b)
+                        acc[b] = _mm256_mullo_epi32(z, _mm256_set1_epi32(-x.sums[b * x.blocks + k]));
+                    for (Index j = 0; j < 4; ++j) {
+                        const __m256i v = _mm256_loadu_si256(
+                            reinterpret_cast<const __m256i*>(ct + (k * 4 + j) * 64 + half * 32));
+                        const __m256i lo = _mm256_and_si256(v, m4);
+                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                        const Index c0 = k * 32 + j * 8;
+                        for (int b = 0; b < B; ++b) {
+                            std::int32_t xa, xb;
+                            std::memcpy(&xa, x.q + b * x.ldq + c0, 4);
+                            std::memcpy(&xb, x.q + b * x.ldq + c0 + 4, 4);
+                            const __m256i pa = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(xa));
+                            const __m256i pb = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xb));
+                            acc[b] = _mm256_add_epi32(
+                                acc[b], _mm256_madd_epi16(_mm256_add_epi16(pa, pb), ones));
+                        }
+                    }
+                    for (int b = 0; b < B; ++b) {
+                        const __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(x.d[b * x.blocks + k]));
+                        yacc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[b]), s, yacc[b]);
+                    }
+                }
+            }
+            const Index n = t.rows - r0 < 8 ? t.rows - r0 : 8;
+            for (int b = 0; b < B; ++b) {
+                if (n == 8) {
+                    _mm256_storeu_ps(t.y + b * t.ldy + r0, yacc[b]);
+                } else {
+                    alignas(32) float tmp[8];
+                    _mm256_store_ps(tmp, yacc[b]);
+                    std::memcpy(t.y + b * t.ldy + r0, tmp, static_cast<std::size_t>(n) * 4);
+                }
+            }
+        }
+    }
+}
+
+// ---- AVX-512 VNNI ----------------------------------------------------------------------------
+
+#define VQLIB_DETAIL_FAST_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+
+template <int B>
+__attribute__((target(VQLIB_DETAIL_FAST_AVX512))) void int4_fast_avx512(const Int4FastTask& t) {
+    const FastActivations& x = t.x;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        __m512 yacc[B];
+        for (int b = 0; b < B; ++b) yacc[b] = _mm512_setzero_ps();
+        for (Index g = 0; g < t.groups; ++g) {
+            const std::size_t at = static_cast<std::size_t>((tile * t.groups + g) * 16);
+            const __m512 ws = _mm512_cvtph_ps(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.scales + at)));
+            const __m512i z = t.zeros ? _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                                            reinterpret_cast<const __m128i*>(t.zeros + at)))
+                                      : _mm512_set1_epi32(8);
+            for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                 k < ke; ++k) {
+                __m512i acc[B];
+                for (int b = 0; b < B; ++b)
+                    acc[b] = t.zeros ? _mm512_mullo_epi32(z, _mm512_set1_epi32(-x.sums[b * x.blocks + k]))
+                                     : _mm512_set1_epi32(-8 * x.sums[b * x.blocks + k]);
+                const std::uint8_t* p = ct + k * 256;
+                for (Index j = 0; j < 4; ++j) {
+                    const __m512i v = _mm512_loadu_si512(p + j * 64);
+                    const __m512i lo = _mm512_and_si512(v, m4);
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    const Index c0 = k * 32 + j * 8;
+                    for (int b = 0; b < B; ++b) {
+                        std::int32_t xa, xb;
+                        std::memcpy(&xa, x.q + b * x.ldq + c0, 4);
+                        std::memcpy(&xb, x.q + b * x.ldq + c0 + 4, 4);
+                        acc[b] = _mm512_dpbusd_epi32(acc[b], lo, _mm512_set1_epi32(xa));
+                        acc[b] = _mm512_dpbusd_epi32(acc[b], hi, _mm512_set1_epi32(xb));
+                    }
+                }
+                for (int b = 0; b < B; ++b) {
+                    const __m512 s = _mm512_mul_ps(ws, _mm512_set1_ps(x.d[b * x.blocks + k]));
+                    yacc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]), s, yacc[b]);
+                }
+            }
+        }
+        const Index r0 = tile * 16;
+        const Index n = t.rows - r0 < 16 ? t.rows - r0 : 16;
+        const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+        for (int b = 0; b < B; ++b) _mm512_mask_storeu_ps(t.y + b * t.ldy + r0, mask, yacc[b]);
+    }
+}
+
+template <int B>
+__attribute__((target(VQLIB_DETAIL_FAST_AVX512))) void vq2_fast_avx512(const Vq2FastTask& t) {
+    const FastActivations& x = t.x;
+    const __m512i m4 = _mm512_set1_epi16(0x0F);
+    // Words 16..31 (rows 8..15 of the tile) look up the second codebook: entries 16..31.
+    const __m512i upper = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(16), 1);
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        const Index r0 = tile * 16;
+        const Index rb = r0 + 8 < t.rows ? r0 + 8 : t.rows - 1;
+        const Index band_a = r0 / t.rows_per_codebook, band_b = rb / t.rows_per_codebook;
+        __m512 yacc[B];
+        for (int b = 0; b < B; ++b) yacc[b] = _mm512_setzero_ps();
+        for (Index g = 0; g < t.groups; ++g) {
+            const Index cba = g * t.bands + band_a, cbb = g * t.bands + band_b;
+            const __m512i tbl = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.tables + 32 * cba))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.tables + 32 * cbb)), 1);
+            const __m512 cs = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_set1_ps(t.cb_scales[cba])),
+                _mm256_castps_pd(_mm256_set1_ps(t.cb_scales[cbb])), 1));
+            for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                 k < ke; ++k) {
+                __m512i acc[B];
+                for (int b = 0; b < B; ++b) acc[b] = _mm512_set1_epi32(-128 * x.sums[b * x.blocks + k]);
+                const std::uint8_t* p = ct + k * 128;
+                for (Index j = 0; j < 4; ++j) {
+                    const __m512i w = _mm512_cvtepu8_epi16(
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + j * 32)));
+                    const __m512i ia = _mm512_or_si512(_mm512_and_si512(w, m4), upper);
+                    const __m512i ib = _mm512_or_si512(_mm512_srli_epi16(w, 4), upper);
+                    const __m512i wa = _mm512_permutexvar_epi16(ia, tbl);
+                    const __m512i wb = _mm512_permutexvar_epi16(ib, tbl);
+                    const Index c0 = k * 32 + j * 8;
+                    for (int b = 0; b < B; ++b) {
+                        std::int32_t xa, xb;
+                        std::memcpy(&xa, x.q + b * x.ldq + c0, 4);
+                        std::memcpy(&xb, x.q + b * x.ldq + c0 + 4, 4);
+                        acc[b] = _mm512_dpbusd_epi32(acc[b], wa, _mm512_set1_epi32(xa));
+                        acc[b] = _mm512_dpbusd_epi32(acc[b], wb, _mm512_set1_epi32(xb));
+                    }
+                }
+                __m512 ls = cs;
+                if (t.norm)
+                    ls = _mm512_mul_ps(ls, _mm512_loadu_ps(t.norm + (tile * t.scale_blocks + k / t.blocks_per_scale) * 16));
+                for (int b = 0; b < B; ++b) {
+                    const __m512 s = _mm512_mul_ps(ls, _mm512_set1_ps(x.d[b * x.blocks + k]));
+                    yacc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]), s, yacc[b]);
+                }
+            }
+        }
+        const Index n = t.rows - r0 < 16 ? t.rows - r0 : 16;
+        const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+        for (int b = 0; b < B; ++b) _mm512_mask_storeu_ps(t.y + b * t.ldy + r0, mask, yacc[b]);
+    }
+}
+
+#undef VQLIB_DETAIL_FAST_AVX512
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // VQLIB_DETAIL_FAST_X86
+
+template <int B>
+void int4_fast_tiles(FastIsa isa, const Int4FastTask& t) {
+#ifdef VQLIB_DETAIL_FAST_X86
+    if (isa == FastIsa::avx512) return int4_fast_avx512<B>(t);
+    if (isa == FastIsa::avx2) return int4_fast_avx2<B>(t);
+#endif
+    (void)isa;
+    int4_fast_portable<B>(t);
+}
+
+template <int B>
+void vq2_fast_tiles(FastIsa isa, const Vq2FastTask& t) {
+#ifdef VQLIB_DETAIL_FAST_X86
+    if (isa == FastIsa::avx512) return vq2_fast_avx512<B>(t);
+#endif
+    (void)isa;
+    vq2_fast_portable<B>(t);
+}
+
+}  // namespace vqlib::kernels::detail
+
+#undef VQLIB_DETAIL_FAST_X86
