@@ -4,8 +4,8 @@
 //   Int4/g128/{exact,fast}          symmetric INT4, group 128, fp16 scales (4.125 bpw), RTN of W
 //   Gptvq2D/K16/8x256/{exact,fast}  GPTVQ's 2.125 bpw groups: a codebook per 8 rows x 256 columns
 //   Gptvq2D/K16/256x256/{exact,fast} large codebooks, one per 256 x 256 block (2 bpw)
-//   Gptvq4D/K256/exact              4-D, K = 256, a codebook per 256 columns (2 bpw)
-//   Vptq/v8/k4096/exact, Vptq/v8/k65536/exact   VPTQ, one group, fp16 codebooks
+//   Gptvq4D/K256/{exact,fast}       4-D, K = 256, a codebook per 256 columns (2 bpw)
+//   Vptq/v8/k4096/{exact,fast}, Vptq/v8/k65536/{exact,fast}   VPTQ, one group (fp16 / int8 codebooks)
 // ggml, when built with VQLIB_BENCH_GGML (benchmarks/CMakeLists.txt), quantizing the same W:
 //   ggml/Q4_0, ggml/Q4_K, ggml/Q2_K   in ggml's CPU_REPACK buffers where it repacks them on this
 //                                      CPU (interleaved rows; "/plain" without the repacking)
@@ -216,8 +216,9 @@ struct Shape {
     kn::Int4FastMatrix int4_fast;
     vqlib::VqLayer paper_layer, large_layer;
     kn::VqGemvMatrix paper, large, four;
-    kn::VqFastMatrix paper_fast, large_fast;
+    kn::VqFastMatrix paper_fast, large_fast, four_fast;
     kn::VptqGemvMatrix vptq4096, vptq65536;
+    kn::VptqFastMatrix vptq4096_fast, vptq65536_fast;
 #ifdef VQLIB_HAVE_GGML
     std::map<std::string, GgmlWeights> ggml;
 #endif
@@ -239,9 +240,15 @@ Shape& shape(Index rows, Index cols) {
     s->large = kn::VqGemvMatrix::from_layer(s->large_layer);
     s->paper_fast = kn::VqFastMatrix::from_layer(s->paper_layer);
     s->large_fast = kn::VqFastMatrix::from_layer(s->large_layer);
-    s->four = kn::VqGemvMatrix::from_layer(vqlib::bench::random_gptvq_layer(rows, cols, 4, 256, rows, 4));
-    s->vptq4096 = kn::VptqGemvMatrix::from_layer(vqlib::bench::random_vptq_layer(rows, cols, 8, 4096, 5));
-    s->vptq65536 = kn::VptqGemvMatrix::from_layer(vqlib::bench::random_vptq_layer(rows, cols, 8, 65536, 6));
+    const vqlib::VqLayer four = vqlib::bench::random_gptvq_layer(rows, cols, 4, 256, rows, 4);
+    s->four = kn::VqGemvMatrix::from_layer(four);
+    s->four_fast = kn::VqFastMatrix::from_layer(four);
+    const vqlib::VptqLayer v4096 = vqlib::bench::random_vptq_layer(rows, cols, 8, 4096, 5);
+    const vqlib::VptqLayer v65536 = vqlib::bench::random_vptq_layer(rows, cols, 8, 65536, 6);
+    s->vptq4096 = kn::VptqGemvMatrix::from_layer(v4096);
+    s->vptq65536 = kn::VptqGemvMatrix::from_layer(v65536);
+    s->vptq4096_fast = kn::VptqFastMatrix::from_layer(v4096);
+    s->vptq65536_fast = kn::VptqFastMatrix::from_layer(v65536);
     shapes.push_back(std::move(s));
     return *shapes.back();
 }
@@ -311,8 +318,11 @@ void register_shape(Index rows, Index cols, Index batch, bool cold) {
     add("Gptvq2D/K16/256x256/exact", vq_base, fmt(&Shape::large), bytes_of(&Shape::large));
     add("Gptvq2D/K16/256x256/fast", vq_base, fmt(&Shape::large_fast), bytes_of(&Shape::large_fast));
     add("Gptvq4D/K256/exact", vq_base, fmt(&Shape::four), bytes_of(&Shape::four));
+    add("Gptvq4D/K256/fast", vq_base, fmt(&Shape::four_fast), bytes_of(&Shape::four_fast));
     add("Vptq/v8/k4096/exact", vq_base, fmt(&Shape::vptq4096), bytes_of(&Shape::vptq4096));
     add("Vptq/v8/k65536/exact", vq_base, fmt(&Shape::vptq65536), bytes_of(&Shape::vptq65536));
+    add("Vptq/v8/k4096/fast", vq_base, fmt(&Shape::vptq4096_fast), bytes_of(&Shape::vptq4096_fast));
+    add("Vptq/v8/k65536/fast", vq_base, fmt(&Shape::vptq65536_fast), bytes_of(&Shape::vptq65536_fast));
 #ifdef VQLIB_HAVE_GGML
     struct G {
         const char* name;

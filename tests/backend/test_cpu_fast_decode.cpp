@@ -1,5 +1,5 @@
 // CpuFastDecodeBackend: satisfies DecodeBackend for GPTVQ, VPTQ and INT4 layers; picks the fast
-// format where the layer (and, for GPTVQ, the CPU) allows it and says why not otherwise; its
+// format where the layer (and, for GPTVQ and VPTQ, the CPU) allows it and says why not otherwise; its
 // gemv/matmul stay within the documented bound of dequantize(p) x (the fast layers) or equal
 // CpuDecodeBackend's bit for bit (the exact ones); the same bits for any thread count.
 #include <vqlib/backend/cpu_decode.hpp>
@@ -80,37 +80,50 @@ TEST_CASE("fast decode backend: GPTVQ", "[backend][decode][fast][gptvq]") {
     if (gptvq_fast_here()) {
         check_fast_layer(paper, 8);
         check_fast_layer(test::random_vq_layer(45, 96, 2, 11, 45, 32, 64, 9), 10);
+        if (kernels::detail::fast_has_vbmi()) check_fast_layer(test::random_vq_layer(130, 64, 4, 200, 130, 32, 0, 16), 17);
     } else {
         const auto p = B::prepare(paper);
         CHECK_FALSE(p.is_fast());
         CHECK_THAT(p.exact_reason(), Catch::Matchers::Contains("AVX-512 VNNI"));
     }
-    // 4-D codewords: exact, as CpuDecodeBackend.
-    const VqLayer four = test::random_vq_layer(37, 64, 4, 200, 37, 64, 0, 11);
-    const auto p = B::prepare(four);
+    // 3-D codewords: exact, as CpuDecodeBackend.
+    const VqLayer three = test::random_vq_layer(37, 63, 3, 200, 37, 63, 0, 11);
+    const auto p = B::prepare(three);
     CHECK_FALSE(p.is_fast());
-    CHECK_THAT(p.exact_reason(), Catch::Matchers::Contains("dim = 4"));
+    CHECK_THAT(p.exact_reason(), Catch::Matchers::Contains("dim = 3"));
     Rng rng(12);
-    const MatrixXf x = test::random_matrix(64, 5, rng);
-    CHECK(test::same_bits(B::gemv(p, x), CpuDecodeBackend::gemv(CpuDecodeBackend::prepare(four), x)));
-    CHECK(test::same_bits(B::dequantize(p), four.dequantize()));
+    const MatrixXf x = test::random_matrix(63, 5, rng);
+    CHECK(test::same_bits(B::gemv(p, x), CpuDecodeBackend::gemv(CpuDecodeBackend::prepare(three), x)));
+    CHECK(test::same_bits(B::dequantize(p), three.dequantize()));
     VqLayer bad = test::random_vq_layer(16, 64, 2, 4, 16, 32, 0, 13);
     bad.indices(3, 1) = 4;
     CHECK_THROWS_AS(B::prepare(bad), invalid_argument);
 }
 
-TEST_CASE("fast decode backend: VPTQ runs exact", "[backend][decode][fast][vptq]") {
+TEST_CASE("fast decode backend: VPTQ", "[backend][decode][fast][vptq]") {
     test::VptqSpec s;
     s.m = 37;
-    s.n = 3 + 2 * 25;
+    s.n = 2 * 32;
     s.v = 8;
-    s.k = 16;
+    s.k = 300;
     s.kr = 4;
-    s.outliers = 3;
     s.groups = 2;
+    const VptqLayer plain = test::random_vptq_layer(s, 14);
+    if (kernels::detail::fast_has_vbmi()) {
+        check_fast_layer(plain, 15);
+    } else {
+        CHECK_THAT(B::prepare(plain).exact_reason(), Catch::Matchers::Contains("VBMI"));
+    }
+    // v = 6: exact, the same bits as CpuDecodeBackend.
+    s.v = 6;
+    s.outliers = 3;
+    s.n = 3 + 2 * 25;
     s.norm = s.perm = true;
-    const VptqLayer layer = test::random_vptq_layer(s, 14);
-    Rng rng(15);
-    const MatrixXf x = test::random_matrix(layer.cols(), 6, rng);
-    CHECK(test::same_bits(B::gemv(B::prepare(layer), x), CpuDecodeBackend::gemv(CpuDecodeBackend::prepare(layer), x)));
+    const VptqLayer six = test::random_vptq_layer(s, 16);
+    const auto p = B::prepare(six);
+    CHECK_FALSE(p.is_fast());
+    CHECK_THAT(p.exact_reason(), Catch::Matchers::Contains("vector_len = 6"));
+    Rng rng(17);
+    const MatrixXf x = test::random_matrix(six.cols(), 6, rng);
+    CHECK(test::same_bits(B::gemv(p, x), CpuDecodeBackend::gemv(CpuDecodeBackend::prepare(six), x)));
 }

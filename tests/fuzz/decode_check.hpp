@@ -2,8 +2,10 @@
 // Shared by the fuzz targets: a small VPTQ layer for their seeds, a tensor edit (its operands from an EditInput), and the decode step they take a
 // layer read from a file on to, as an inference stack would: the CPU decode backend must refuse it with a vqlib::error, or prepare it to the same
 // dequantized values and multiply (gemv, batch 3; matmul, batch 9) to the dequantized product
-// within fp32 rounding. Anything else aborts.
+// within fp32 rounding; the fast backend must refuse it, or multiply (gemv, batch 3) to the product
+// of its own dequantized weights within the int8 activations' bound. Anything else aborts.
 #include <vqlib/backend/cpu_decode.hpp>
+#include <vqlib/backend/cpu_fast_decode.hpp>
 #include <vqlib/formats/vptq_layer.hpp>
 #include <vqlib/io/safetensors.hpp>
 
@@ -22,6 +24,39 @@ inline void require(const char* target, bool condition, const char* what) {
     if (!condition) {
         std::fprintf(stderr, "%s: %s\n", target, what);
         std::abort();
+    }
+}
+
+/// The fast decode path of one layer: refused with a vqlib::error, or its gemv within the int8
+/// activations' bound (plus fp32 rounding) of its own dequantized weights times x.
+template <class Layer>
+void check_fast_decode(const Layer& layer, const char* target) {
+    if constexpr (vqlib::DecodeBackend<vqlib::CpuFastDecodeBackend, Layer>) {
+        using B = vqlib::CpuFastDecodeBackend;
+        std::optional<vqlib::decode_prepared_t<B, Layer>> p;
+        try {
+            p.emplace(B::prepare(layer));
+        } catch (const vqlib::error&) {
+            return;
+        }
+        const vqlib::MatrixXf w = B::dequantize(*p);
+        require(target, w.rows() == layer.rows() && w.cols() == layer.cols(), "a fast layer has another shape");
+        vqlib::MatrixXf x(w.cols(), 3);
+        for (vqlib::Index k = 0; k < x.size(); ++k) x.data()[k] = static_cast<float>(k % 7) / 4.0f - 0.75f;
+        const vqlib::MatrixXf y = B::gemv(*p, x);
+        require(target, y.rows() == w.rows() && y.cols() == 3, "a fast decode product has another shape");
+        // |x - x_q| <= d / 2 <= max|x| / 254 = 0.75 / 254 for every input; the layers' own
+        // transforms (VPTQ's scale) can scale that, so allow the weights' magnitudes times 1 / 100.
+        const vqlib::MatrixXd wd = w.cast<double>(), xd = x.cast<double>();
+        const vqlib::MatrixXd exact = wd * xd, bound = wd.cwiseAbs() * xd.cwiseAbs();
+        const vqlib::VectorXd wsum = wd.cwiseAbs().rowwise().sum();
+        for (vqlib::Index b = 0; b < 3; ++b)
+            for (vqlib::Index r = 0; r < w.rows(); ++r) {
+                if (!(bound(r, b) < 1e30) || !(wsum(r) < 1e30)) continue;
+                const double tolerance = wsum(r) / 100.0 + 1e-5 * static_cast<double>(w.cols()) * bound(r, b) + 1e-30;
+                require(target, std::abs(static_cast<double>(y(r, b)) - exact(r, b)) <= tolerance,
+                        "a fast decode product differs from its dequantized product beyond the int8 bound");
+            }
     }
 }
 
@@ -54,6 +89,7 @@ void check_decode(const Layer& layer, const vqlib::MatrixXf& w, const char* targ
             }
         }
     }
+    check_fast_decode(layer, target);
 }
 
 /// A small VPTQ layer with every part (residual and outlier codebooks, normalization, a

@@ -1,8 +1,9 @@
-// GPTVQ 2D fast mode: int8 codebooks within half a step (s / 2, times the normalization) of the
-// layer's codewords, codes kept; the GEMV within fp32 rounding of W_fast x_q and within the
-// documented bound of W_fast x, on odd shapes (rows not a multiple of 16, K < 16, 8 / 16 / 24 rows
-// per codebook, groups of 32 / 64 / one per row, normalization), batches 1..8, every fast variant
-// (bit for bit) and thread count; unsupported layouts refused by field.
+// GPTVQ fast mode (2-D K <= 16, 4-D K <= 256): int8 codebooks within half a step (s / 2, times the
+// normalization) of the layer's codewords, codes kept; the GEMV within fp32 rounding of W_fast x_q
+// and within the documented bound of W_fast x, on odd shapes (rows not a multiple of 16 or 64,
+// K below the code width, 8 / 16 / 24 rows per codebook in 2-D, 64 / 128 / one band in 4-D,
+// groups of 32 / 64 / one per row, normalization), batches 1..8, every fast variant (bit for bit)
+// and thread count; unsupported layouts refused by field.
 #include <vqlib/core/rng.hpp>
 #include <vqlib/kernels/vq_fast.hpp>
 #include <vqlib/kernels/vq_gemv.hpp>
@@ -29,9 +30,7 @@ double codebook_error_ratio(const VqFastMatrix& m, const VqLayer& layer) {
     for (Index r = 0; r < L.rows; ++r)
         for (Index c = 0; c < L.cols; ++c) {
             const Index cb = L.codebook_of(r, c / L.columns_per_group);
-            float amax = 0.0f;
-            for (Index k = 0; k < L.k; ++k)
-                amax = std::max({amax, std::abs(layer.codebooks(cb * L.k + k, 0)), std::abs(layer.codebooks(cb * L.k + k, 1))});
+            const float amax = layer.codebooks.middleRows(cb * L.k, L.k).cwiseAbs().maxCoeff();
             double bound = 0.5 * amax / 127.0 * (1.0 + 1e-5);
             if (layer.scale_block > 0) bound *= layer.scales(r, c / layer.scale_block);
             worst = std::max(worst, std::abs(double(Wf(r, c)) - double(W(r, c))) / (bound + 1e-30));
@@ -44,17 +43,19 @@ double codebook_error_ratio(const VqFastMatrix& m, const VqLayer& layer) {
 TEST_CASE("GPTVQ fast: codebooks, codes and GEMV on odd shapes", "[kernels][fast][gptvq]") {
     std::uint64_t seed = 1;
     struct Case {
-        Index rows, cols, k, rpc, cpg, scale_block;
+        Index rows, cols, d, k, rpc, cpg, scale_block;
     };
-    for (const Case& c : {Case{37, 64, 16, 37, 32, 0}, Case{48, 128, 5, 8, 64, 0}, Case{48, 96, 16, 24, 32, 32},
-                          Case{40, 70, 16, 8, 70, 0}, Case{16, 256, 16, 16, 256, 64}, Case{24, 62, 3, 24, 62, 0}}) {
-        INFO("rows " << c.rows << " cols " << c.cols << " k " << c.k << " rpc " << c.rpc << " cpg " << c.cpg
-                     << " scale_block " << c.scale_block);
-        const VqLayer layer = test::random_vq_layer(c.rows, c.cols, 2, c.k, c.rpc, c.cpg, c.scale_block, seed);
+    for (const Case& c : {Case{37, 64, 2, 16, 37, 32, 0}, Case{48, 128, 2, 5, 8, 64, 0}, Case{48, 96, 2, 16, 24, 32, 32},
+                          Case{40, 70, 2, 16, 8, 70, 0}, Case{16, 256, 2, 16, 16, 256, 64}, Case{24, 62, 2, 3, 24, 62, 0},
+                          Case{70, 96, 4, 256, 70, 32, 0}, Case{128, 64, 4, 200, 64, 64, 32},
+                          Case{192, 128, 4, 77, 64, 64, 0}, Case{64, 44, 4, 16, 64, 44, 0}}) {
+        INFO("rows " << c.rows << " cols " << c.cols << " d " << c.d << " k " << c.k << " rpc " << c.rpc << " cpg "
+                     << c.cpg << " scale_block " << c.scale_block);
+        const VqLayer layer = test::random_vq_layer(c.rows, c.cols, c.d, c.k, c.rpc, c.cpg, c.scale_block, seed);
         REQUIRE(VqFastMatrix::supported(layer));
         const VqFastMatrix m = VqFastMatrix::from_layer(layer);
         for (Index r = 0; r < c.rows; ++r)
-            for (Index v = 0; v < c.cols / 2; ++v) REQUIRE(m.code(r, v) == layer.indices(r, v));
+            for (Index v = 0; v < c.cols / c.d; ++v) REQUIRE(m.code(r, v) == layer.indices(r, v));
         CHECK(codebook_error_ratio(m, layer) <= 1.0);
         test::check_fast_gemv(m, dequantize(m), seed + 100);
         ++seed;
@@ -79,7 +80,9 @@ TEST_CASE("GPTVQ fast: bytes, thread count, prefill and errors", "[kernels][fast
         CHECK_FALSE(VqFastMatrix::supported(layer));
         CHECK_THROWS_WITH(VqFastMatrix::from_layer(layer), Catch::Contains(field));
     };
-    refuse(test::random_vq_layer(32, 64, 4, 16, 32, 64, 0, 1), "dim = 4");
+    refuse(test::random_vq_layer(32, 48, 3, 16, 32, 48, 0, 1), "dim = 3");
+    refuse(test::random_vq_layer(64, 64, 4, 257, 64, 64, 0, 1), "k = 257");
+    refuse(test::random_vq_layer(64, 64, 4, 16, 32, 64, 0, 1), "rows_per_codebook = 32");
     refuse(test::random_vq_layer(32, 64, 2, 17, 32, 64, 0, 1), "k = 17");
     refuse(test::random_vq_layer(32, 64, 2, 16, 4, 64, 0, 1), "rows_per_codebook = 4");
     refuse(test::random_vq_layer(32, 96, 2, 16, 32, 48, 0, 1), "columns_per_group = 48");

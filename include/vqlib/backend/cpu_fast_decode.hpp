@@ -7,21 +7,25 @@
 //
 //   ScalarLayer<IntGrid>, 4 bit  kernels::Int4FastMatrix  groups of a multiple of 32 columns
 //                                                          (portable, AVX2, AVX-512 VNNI)
-//   VqLayer, D = 2, K <= 16      kernels::VqFastMatrix    int8 codebooks; on CPUs with AVX-512
-//                                                          VNNI (elsewhere the exact kernels are
-//                                                          faster than the portable fast one)
-//   VptqLayer                    kernels::VptqGemvMatrix  exact (no fast format yet)
+//   VqLayer, D = 2, K <= 16 or   kernels::VqFastMatrix    int8 codebooks; on CPUs with AVX-512
+//            D = 4, K <= 256                               VNNI (4-D: and VBMI; elsewhere the
+//                                                          exact kernels are faster than the
+//                                                          portable fast one)
+//   VptqLayer, v = 8             kernels::VptqFastMatrix  int8 codebooks; on CPUs with AVX-512
+//                                                          VNNI and VBMI
 //
 // Error, for a fast layer with weights W = dequantize(p): |y - W x| <= sum over 32-input blocks
 // of (d_blk / 2) sum_{c in blk} |W(r, c)|, d_blk = max|x_blk| / 127, plus fp32 rounding; about
-// 4e-3 relative (RMS) on normal activations. GPTVQ's int8 codebooks move each weight by at most
-// half a step of its codebook (max|c| / 254), so dequantize(p) differs from layer.dequantize() by
-// that much. The same bits for every instruction-set variant and thread count. Exact layers behave
-// as in CpuDecodeBackend.
+// 4e-3 relative (RMS) on normal activations (VPTQ: the same in stored order, W without its
+// normalization and x' = the permuted, scaled x; kernels/vptq_fast.hpp). The int8 codebooks of
+// GPTVQ and VPTQ move each weight by at most half a step of its codebook (max|c| / 254), so
+// dequantize(p) differs from layer.dequantize() by that much. The same bits for every
+// instruction-set variant and thread count. Exact layers behave as in CpuDecodeBackend.
 #include <vqlib/backend/cpu_decode.hpp>
 #include <vqlib/backend/decode.hpp>
 #include <vqlib/kernels.hpp>
 #include <vqlib/kernels/int4_fast.hpp>
+#include <vqlib/kernels/vptq_fast.hpp>
 #include <vqlib/kernels/vq_fast.hpp>
 
 #include <string>
@@ -92,7 +96,7 @@ struct cpu_fast_decode_format<ScalarLayer<IntGrid>> {
 
 template <>
 struct cpu_fast_decode_format<VptqLayer> {
-    using type = kernels::VptqGemvMatrix;
+    using type = kernels::FastOrExact<kernels::VptqFastMatrix, kernels::VptqGemvMatrix>;
 };
 
 }  // namespace detail
@@ -109,6 +113,8 @@ struct CpuFastDecodeBackend {
         std::string why = kernels::VqFastMatrix::unsupported_reason(layer.layout, layer.scale_block);
         if (why.empty() && kernels::detail::best_fast_isa() != kernels::detail::FastIsa::avx512)
             why = "this CPU has no AVX-512 VNNI (the exact kernels are faster than the portable fast one)";
+        if (why.empty() && layer.layout.dim == 4 && !kernels::detail::fast_has_vbmi())
+            why = "this CPU has no AVX-512 VBMI (the 4-D fast kernel's byte permutes)";
         if (why.empty()) return prepared<VqLayer>(kernels::VqFastMatrix::from_layer(layer));
         return {kernels::VqGemvMatrix::from_layer(layer), std::move(why)};
     }
@@ -123,7 +129,11 @@ struct CpuFastDecodeBackend {
     }
 
     static prepared<VptqLayer> prepare(const VptqLayer& layer) {
-        return kernels::VptqGemvMatrix::from_layer(layer);
+        std::string why = kernels::VptqFastMatrix::unsupported_reason(layer.layout);
+        if (why.empty() && !kernels::detail::fast_has_vbmi())
+            why = "this CPU has no AVX-512 VNNI and VBMI (the exact kernels are faster than the portable fast one)";
+        if (why.empty()) return prepared<VptqLayer>(kernels::VptqFastMatrix::from_layer(layer));
+        return {kernels::VptqGemvMatrix::from_layer(layer), std::move(why)};
     }
 
     template <class M>

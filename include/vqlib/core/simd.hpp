@@ -87,7 +87,6 @@ struct CpuFeatures {
     bool avx512f = false;
     bool avx512bw = false;
     bool avx512vbmi = false;
-    bool avx512vnni = false;  // the decode kernels' fast mode (integer dot products)
 };
 
 inline const CpuFeatures& cpu_features() {
@@ -103,7 +102,6 @@ inline const CpuFeatures& cpu_features() {
         f.avx512f = __builtin_cpu_supports("avx512f");
         f.avx512bw = __builtin_cpu_supports("avx512bw");
         f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
-        f.avx512vnni = __builtin_cpu_supports("avx512vnni");
 #endif
         return f;
     }();

@@ -10,8 +10,10 @@
 //
 // Variants are plain functions with target attributes (no lambdas, no inline asm), compiled into
 // every x86-64 build with GCC or Clang and picked at run time:
-//   avx512: AVX-512 F/BW/VL + VNNI (vpdpbusd: 64 u8 x s8 products per instruction); the GPTVQ
-//           kernel also looks codewords up with vpermw (32 two-byte entries per register);
+//   avx512: AVX-512 F/BW/VL + VNNI (vpdpbusd: 64 u8 x s8 products per instruction); the 2-D
+//           GPTVQ kernel also looks codewords up with vpermw (32 two-byte entries per register),
+//           the 4-D one (with VBMI) in byte planes with vpermt2b, 64 rows per permute, and
+//           the VPTQ one (with VBMI) transposes 8 loaded centroids with one vpermb;
 //   avx2:   AVX2 + FMA + F16C, INT4 only (vpmaddubsw + vpmaddwd for the dot products).
 #include <vqlib/core/half.hpp>
 #include <vqlib/core/simd.hpp>
@@ -49,6 +51,17 @@ inline FastIsa best_fast_isa() {
     return best;
 #else
     return FastIsa::portable;
+#endif
+}
+
+/// True when the CPU runs the avx512 variant and has AVX-512 VBMI (the 4-D GPTVQ kernel's byte
+/// permutes).
+inline bool fast_has_vbmi() {
+#ifdef VQLIB_DETAIL_FAST_X86
+    static const bool vbmi = best_fast_isa() == FastIsa::avx512 && __builtin_cpu_supports("avx512vbmi");
+    return vbmi;
+#else
+    return false;
 #endif
 }
 
@@ -104,6 +117,59 @@ struct Vq2FastTask {
     Index tile_begin = 0;
     Index tile_end = 0;
 };
+
+/// GPTVQ 4D (K <= 256) in the fast layout: per 64-row quad, 64 bytes per vector (the 8-bit codes
+/// of the quad's 64 rows, row order). Codebook cb is 1024 bytes at tables + 1024 cb: plane p
+/// (bytes 256 p .. 256 p + 255) holds coordinate p of the K codewords as q + 128 (padded with
+/// 128), value cb_scales[cb] * q. Each quad lies in one band. Rows come out of the byte
+/// interleaves in register order: register j (0..3), lane i holds row 16 (i / 4) + 4 j + i % 4 of
+/// the quad, so optional normalization scales are kept in that order, [quad][block][16 j + i].
+struct Vq4FastTask {
+    const std::uint8_t* codes = nullptr;
+    Index quad_bytes = 0;
+    const std::uint8_t* tables = nullptr;
+    const float* cb_scales = nullptr;
+    Index bands = 0;
+    Index rows_per_codebook = 0;
+    Index blocks_per_group = 0;
+    Index groups = 0;
+    const float* norm = nullptr;
+    Index blocks_per_scale = 0;
+    Index scale_blocks = 0;
+    FastActivations x;
+    Index rows = 0;
+    float* y = nullptr;
+    Index ldy = 0;
+    Index quad_begin = 0;
+    Index quad_end = 0;
+};
+
+/// VPTQ (v = 8) in the fast layout, main columns only (the outlier columns, the permutation and
+/// the normalization are applied outside the kernel): rows in pairs of row blocks (16 rows); per
+/// pair, 8 uint16 codes per 4 columns c..c+3: those of row block 2 p for c..c+3, then of 2 p + 1.
+/// The codebook of group g is k x 8 bytes at tables + 8 k g (centroid i, row t at 8 i + t, as
+/// q + 128), value scales[g] * q; the residual codebooks likewise (res_tables null without).
+struct VptqFastTask {
+    const std::uint16_t* codes = nullptr;
+    const std::uint16_t* res_codes = nullptr;
+    Index pair_stride = 0;  // codes per pair: 2 * padded main columns
+    const std::uint8_t* tables = nullptr;
+    const std::uint8_t* res_tables = nullptr;
+    Index k = 0;
+    Index kr = 0;
+    const float* scales = nullptr;
+    const float* res_scales = nullptr;
+    Index blocks_per_group = 0;
+    FastActivations x;  // the main columns of x' (stored order, normalized)
+    Index rows = 0;
+    float* y = nullptr;
+    Index ldy = 0;
+    Index pair_begin = 0;
+    Index pair_end = 0;
+};
+
+/// Position of row l (0..63) of a quad in the 4-D kernel's register order (Vq4FastTask).
+constexpr Index vq4_position(Index l) { return 16 * ((l % 16) / 4) + 4 * (l / 16) + l % 4; }
 
 inline Index fast_group_end(Index g, Index per_group, Index blocks) {
     return g * per_group + per_group < blocks ? g * per_group + per_group : blocks;
@@ -187,6 +253,81 @@ void vq2_fast_portable(const Vq2FastTask& t) {
                         const float s = ls * x.d[b * x.blocks + k];
                         yacc[b] = std::fma(static_cast<float>(acc[b]), s, yacc[b]);
                     }
+                }
+            }
+            for (int b = 0; b < B; ++b) t.y[b * t.ldy + r] = yacc[b];
+        }
+    }
+}
+
+template <int B>
+void vq4_fast_portable(const Vq4FastTask& t) {
+    const FastActivations& x = t.x;
+    for (Index quad = t.quad_begin; quad < t.quad_end; ++quad) {
+        const std::uint8_t* ct = t.codes + quad * t.quad_bytes;
+        for (Index l = 0; l < 64; ++l) {
+            const Index r = quad * 64 + l;
+            if (r >= t.rows) break;
+            const Index band = (quad * 64) / t.rows_per_codebook;
+            float yacc[B] = {};
+            for (Index g = 0; g < t.groups; ++g) {
+                const Index cb = g * t.bands + band;
+                const std::uint8_t* tbl = t.tables + 1024 * cb;
+                const float cs = t.cb_scales[cb];
+                for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                     k < ke; ++k) {
+                    std::int32_t acc[B];
+                    for (int b = 0; b < B; ++b) acc[b] = -128 * x.sums[b * x.blocks + k];
+                    for (Index v = 0; v < 8; ++v) {
+                        const std::uint8_t code = ct[(k * 8 + v) * 64 + l];
+                        for (int b = 0; b < B; ++b) {
+                            const std::int8_t* q = x.q + b * x.ldq + k * 32 + 4 * v;
+                            acc[b] += tbl[code] * q[0] + tbl[256 + code] * q[1] + tbl[512 + code] * q[2] +
+                                      tbl[768 + code] * q[3];
+                        }
+                    }
+                    float ls = cs;
+                    if (t.norm) ls *= t.norm[(quad * t.scale_blocks + k / t.blocks_per_scale) * 64 + vq4_position(l)];
+                    for (int b = 0; b < B; ++b) {
+                        const float s = ls * x.d[b * x.blocks + k];
+                        yacc[b] = std::fma(static_cast<float>(acc[b]), s, yacc[b]);
+                    }
+                }
+            }
+            for (int b = 0; b < B; ++b) t.y[b * t.ldy + r] = yacc[b];
+        }
+    }
+}
+
+template <int B>
+void vptq_fast_portable(const VptqFastTask& t) {
+    const FastActivations& x = t.x;
+    for (Index p = t.pair_begin; p < t.pair_end; ++p) {
+        const std::uint16_t* cp = t.codes + p * t.pair_stride;
+        const std::uint16_t* rp = t.res_tables ? t.res_codes + p * t.pair_stride : nullptr;
+        for (Index l = 0; l < 16; ++l) {
+            const Index r = p * 16 + l;
+            if (r >= t.rows) break;
+            const Index half = l / 8, row = l % 8;
+            float yacc[B] = {};
+            for (Index k = 0; k < x.blocks; ++k) {
+                const Index g = k / t.blocks_per_group;
+                const std::uint8_t* tbl = t.tables + 8 * t.k * g;
+                std::int32_t acc[B], racc[B];
+                for (int b = 0; b < B; ++b) acc[b] = racc[b] = -128 * x.sums[b * x.blocks + k];
+                for (Index c = k * 32; c < k * 32 + 32; ++c) {
+                    const Index at = (c / 4) * 8 + half * 4 + c % 4;
+                    const std::int32_t w = tbl[8 * cp[at] + row];
+                    for (int b = 0; b < B; ++b) acc[b] += w * x.q[b * x.ldq + c];
+                    if (rp) {
+                        const std::int32_t wr = t.res_tables[8 * (t.kr * g + rp[at]) + row];
+                        for (int b = 0; b < B; ++b) racc[b] += wr * x.q[b * x.ldq + c];
+                    }
+                }
+                for (int b = 0; b < B; ++b) {
+                    const float d = x.d[b * x.blocks + k];
+                    yacc[b] = std::fma(static_cast<float>(acc[b]), t.scales[g] * d, yacc[b]);
+                    if (rp) yacc[b] = std::fma(static_cast<float>(racc[b]), t.res_scales[g] * d, yacc[b]);
                 }
             }
             for (int b = 0; b < B; ++b) t.y[b * t.ldy + r] = yacc[b];
@@ -378,6 +519,133 @@ __attribute__((target(VQLIB_DETAIL_FAST_AVX512))) void vq2_fast_avx512(const Vq2
     }
 }
 
+template <int B>
+__attribute__((target(VQLIB_DETAIL_FAST_AVX512 ",avx512vbmi"))) void vq4_fast_avx512(const Vq4FastTask& t) {
+    const FastActivations& x = t.x;
+    for (Index quad = t.quad_begin; quad < t.quad_end; ++quad) {
+        const std::uint8_t* ct = t.codes + quad * t.quad_bytes;
+        const Index band = (quad * 64) / t.rows_per_codebook;
+        __m512 yacc[4][B];
+        for (int j = 0; j < 4; ++j)
+            for (int b = 0; b < B; ++b) yacc[j][b] = _mm512_setzero_ps();
+        for (Index g = 0; g < t.groups; ++g) {
+            const Index cb = g * t.bands + band;
+            const std::uint8_t* tbl = t.tables + 1024 * cb;
+            __m512i T[16];
+            for (int i = 0; i < 16; ++i) T[i] = _mm512_loadu_si512(tbl + 64 * i);
+            const __m512 cs = _mm512_set1_ps(t.cb_scales[cb]);
+            for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                 k < ke; ++k) {
+                __m512i acc[4][B];
+                for (int b = 0; b < B; ++b) {
+                    const __m512i init = _mm512_set1_epi32(-128 * x.sums[b * x.blocks + k]);
+                    for (int j = 0; j < 4; ++j) acc[j][b] = init;
+                }
+                for (Index v = 0; v < 8; ++v) {
+                    const __m512i c = _mm512_loadu_si512(ct + (k * 8 + v) * 64);
+                    const __mmask64 high = _mm512_movepi8_mask(c);
+                    __m512i w[4];
+                    for (int p = 0; p < 4; ++p)
+                        w[p] = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(T[4 * p], c, T[4 * p + 1]),
+                                                      _mm512_permutex2var_epi8(T[4 * p + 2], c, T[4 * p + 3]));
+                    const __m512i a = _mm512_unpacklo_epi8(w[0], w[1]), bb = _mm512_unpackhi_epi8(w[0], w[1]);
+                    const __m512i cc = _mm512_unpacklo_epi8(w[2], w[3]), d = _mm512_unpackhi_epi8(w[2], w[3]);
+                    const __m512i R[4] = {_mm512_unpacklo_epi16(a, cc), _mm512_unpackhi_epi16(a, cc),
+                                          _mm512_unpacklo_epi16(bb, d), _mm512_unpackhi_epi16(bb, d)};
+                    for (int b = 0; b < B; ++b) {
+                        std::int32_t xv;
+                        std::memcpy(&xv, x.q + b * x.ldq + k * 32 + 4 * v, 4);
+                        const __m512i xb = _mm512_set1_epi32(xv);
+                        for (int j = 0; j < 4; ++j) acc[j][b] = _mm512_dpbusd_epi32(acc[j][b], R[j], xb);
+                    }
+                }
+                for (int j = 0; j < 4; ++j) {
+                    __m512 ls = cs;
+                    if (t.norm)
+                        ls = _mm512_mul_ps(ls, _mm512_loadu_ps(t.norm + (quad * t.scale_blocks + k / t.blocks_per_scale) * 64 + 16 * j));
+                    for (int b = 0; b < B; ++b) {
+                        const __m512 s = _mm512_mul_ps(ls, _mm512_set1_ps(x.d[b * x.blocks + k]));
+                        yacc[j][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][b]), s, yacc[j][b]);
+                    }
+                }
+            }
+        }
+        for (int b = 0; b < B; ++b) {
+            alignas(64) float out[64];
+            for (int j = 0; j < 4; ++j) _mm512_store_ps(out + 16 * j, yacc[j][b]);
+            for (Index l = 0; l < 64 && quad * 64 + l < t.rows; ++l) t.y[b * t.ldy + quad * 64 + l] = out[vq4_position(l)];
+        }
+    }
+}
+
+/// The 8 centroids (8 bytes each) of codes[0..7] in one register, then each row's 4 columns in
+/// one dword (the byte transpose `transpose`).
+__attribute__((target(VQLIB_DETAIL_FAST_AVX512 ",avx512vbmi"))) inline __m512i vptq_fast_weights(
+    const std::uint16_t* codes, const std::uint8_t* table, __m512i transpose) {
+    long long q[8];
+    for (int e = 0; e < 8; ++e) std::memcpy(&q[e], table + 8 * static_cast<std::size_t>(codes[e]), 8);
+    const __m128i g0 = _mm_insert_epi64(_mm_cvtsi64_si128(q[0]), q[1], 1);
+    const __m128i g1 = _mm_insert_epi64(_mm_cvtsi64_si128(q[2]), q[3], 1);
+    const __m128i g2 = _mm_insert_epi64(_mm_cvtsi64_si128(q[4]), q[5], 1);
+    const __m128i g3 = _mm_insert_epi64(_mm_cvtsi64_si128(q[6]), q[7], 1);
+    const __m512i g = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(g0), g1, 1)),
+        _mm256_inserti128_si256(_mm256_castsi128_si256(g2), g3, 1), 1);
+    return _mm512_permutexvar_epi8(transpose, g);
+}
+
+template <int B>
+__attribute__((target(VQLIB_DETAIL_FAST_AVX512 ",avx512vbmi"))) void vptq_fast_avx512(const VptqFastTask& t) {
+    const FastActivations& x = t.x;
+    // Byte 4 (8 h + i) + c of the result <- byte 8 (4 h + c) + i of the 8 centroids: row i of
+    // row block h, column c.
+    alignas(64) std::uint8_t order[64];
+    for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 8; ++i)
+            for (int c = 0; c < 4; ++c) order[4 * (8 * h + i) + c] = static_cast<std::uint8_t>(8 * (4 * h + c) + i);
+    const __m512i transpose = _mm512_load_si512(order);
+    for (Index p = t.pair_begin; p < t.pair_end; ++p) {
+        const std::uint16_t* cp = t.codes + p * t.pair_stride;
+        const std::uint16_t* rp = t.res_tables ? t.res_codes + p * t.pair_stride : nullptr;
+        __m512 yacc[B];
+        for (int b = 0; b < B; ++b) yacc[b] = _mm512_setzero_ps();
+        for (Index k = 0; k < x.blocks; ++k) {
+            const Index g = k / t.blocks_per_group;
+            const std::uint8_t* tbl = t.tables + 8 * t.k * g;
+            const std::uint8_t* rtbl = rp ? t.res_tables + 8 * t.kr * g : nullptr;
+            __m512i acc[B], racc[B];
+            for (int b = 0; b < B; ++b) acc[b] = racc[b] = _mm512_set1_epi32(-128 * x.sums[b * x.blocks + k]);
+            for (Index j = 0; j < 8; ++j) {
+                const Index c0 = k * 32 + 4 * j;
+                const __m512i w = vptq_fast_weights(cp + 2 * c0, tbl, transpose);
+                for (int b = 0; b < B; ++b) {
+                    std::int32_t xv;
+                    std::memcpy(&xv, x.q + b * x.ldq + c0, 4);
+                    acc[b] = _mm512_dpbusd_epi32(acc[b], w, _mm512_set1_epi32(xv));
+                }
+                if (rp) {
+                    const __m512i wr = vptq_fast_weights(rp + 2 * c0, rtbl, transpose);
+                    for (int b = 0; b < B; ++b) {
+                        std::int32_t xv;
+                        std::memcpy(&xv, x.q + b * x.ldq + c0, 4);
+                        racc[b] = _mm512_dpbusd_epi32(racc[b], wr, _mm512_set1_epi32(xv));
+                    }
+                }
+            }
+            for (int b = 0; b < B; ++b) {
+                const float d = x.d[b * x.blocks + k];
+                yacc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]), _mm512_set1_ps(t.scales[g] * d), yacc[b]);
+                if (rp)
+                    yacc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(racc[b]), _mm512_set1_ps(t.res_scales[g] * d), yacc[b]);
+            }
+        }
+        const Index r0 = p * 16;
+        const Index n = t.rows - r0 < 16 ? t.rows - r0 : 16;
+        const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+        for (int b = 0; b < B; ++b) _mm512_mask_storeu_ps(t.y + b * t.ldy + r0, mask, yacc[b]);
+    }
+}
+
 #undef VQLIB_DETAIL_FAST_AVX512
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -401,6 +669,24 @@ void vq2_fast_tiles(FastIsa isa, const Vq2FastTask& t) {
 #endif
     (void)isa;
     vq2_fast_portable<B>(t);
+}
+
+template <int B>
+void vq4_fast_tiles(FastIsa isa, const Vq4FastTask& t) {
+#ifdef VQLIB_DETAIL_FAST_X86
+    if (isa == FastIsa::avx512 && fast_has_vbmi()) return vq4_fast_avx512<B>(t);
+#endif
+    (void)isa;
+    vq4_fast_portable<B>(t);
+}
+
+template <int B>
+void vptq_fast_tiles(FastIsa isa, const VptqFastTask& t) {
+#ifdef VQLIB_DETAIL_FAST_X86
+    if (isa == FastIsa::avx512 && fast_has_vbmi()) return vptq_fast_avx512<B>(t);
+#endif
+    (void)isa;
+    vptq_fast_portable<B>(t);
 }
 
 }  // namespace vqlib::kernels::detail
