@@ -23,34 +23,6 @@
 
 namespace vqlib::kernels {
 
-namespace detail {
-
-/// The fast variant for `isa` (GemvOptions::isa): automatic = the best this CPU runs; avx512 needs
-/// AVX-512 VNNI, avx2 AVX2/FMA/F16C. Throws invalid_argument for one this CPU cannot run.
-inline FastIsa resolve_fast_isa(Isa isa, bool has_avx2_variant = true) {
-    const FastIsa best = best_fast_isa();
-    switch (isa) {
-    case Isa::automatic:
-        return best == FastIsa::avx2 && !has_avx2_variant ? FastIsa::portable : best;
-    case Isa::portable: return FastIsa::portable;
-    case Isa::avx2:
-        VQLIB_CHECK(best != FastIsa::portable, invalid_argument,
-                    "isa = avx2: the fast kernels' AVX2 variant needs AVX2, FMA and F16C");
-        return has_avx2_variant ? FastIsa::avx2 : FastIsa::portable;
-    case Isa::avx512:
-        VQLIB_CHECK(best == FastIsa::avx512, invalid_argument,
-                    "isa = avx512: the fast kernels' AVX-512 variant needs AVX-512 F/BW/VL and VNNI");
-        return FastIsa::avx512;
-    }
-    return FastIsa::portable;
-}
-
-inline FastActivations fast_activations(const Int8Activations& a) {
-    return {a.q(), a.padded_cols(), a.d(), a.sums(), a.blocks()};
-}
-
-}  // namespace detail
-
 class Int4FastMatrix {
 public:
     Int4FastMatrix() = default;

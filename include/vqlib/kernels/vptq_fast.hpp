@@ -23,8 +23,8 @@
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/fast_gemv.hpp>
 #include <vqlib/kernels/fast_kernels.hpp>
-#include <vqlib/kernels/int4_fast.hpp>
 #include <vqlib/kernels/int8_activations.hpp>
+#include <vqlib/kernels/vptq_gemv.hpp>
 #include <vqlib/formats/vptq_layer.hpp>
 
 #include <algorithm>
@@ -155,12 +155,7 @@ public:
         detail::check_gemv_shapes("gemv (VPTQ fast)", rows(), cols(), x, y);
         const VptqLayout& L = layout_;
         const Index B = x.cols(), N = cols(), M = rows();
-        MatrixXf xs(N, B);
-        for (Index b = 0; b < B; ++b)
-            for (Index p = 0; p < N; ++p) {
-                const Index n = perm_.empty() ? p : perm_[static_cast<std::size_t>(p)];
-                xs(p, b) = L.enable_norm ? x(n, b) * scale_[n] : x(n, b);
-            }
+        const MatrixXf xs = detail::vptq_stored_input(*this, x);
         thread_local Int8Activations a;
         a.assign(xs.bottomRows(N - L.outlier_size));
         const detail::FastIsa isa = detail::resolve_fast_isa(options.isa, false);
@@ -198,11 +193,7 @@ public:
                     }
         }
         if (L.enable_norm)
-            for (Index b = 0; b < B; ++b) {
-                float beta = 0.0f;
-                for (Index n = 0; n < N; ++n) beta += bias_[n] * x(n, b);
-                y.col(b).array() += beta;
-            }
+            for (Index b = 0; b < B; ++b) y.col(b).array() += detail::vptq_bias_term(*this, x, b);
     }
 
     /// Stored column p holds original column perm()[p] (empty: not permuted).
@@ -256,19 +247,7 @@ private:
 
 /// The stored weights in the original column order, normalized: the weights the fast GEMV
 /// multiplies with, within s / 2 of VptqLayer::dequantize() per codebook value (times the scale).
-inline MatrixXf dequantize(const VptqFastMatrix& m) {
-    MatrixXf Ws = m.dequantize_stored();
-    MatrixXf W(Ws.rows(), Ws.cols());
-    if (m.perm().empty()) {
-        W = std::move(Ws);
-    } else {
-        for (Index p = 0; p < W.cols(); ++p) W.col(m.perm()[static_cast<std::size_t>(p)]) = Ws.col(p);
-    }
-    if (m.layout().enable_norm)
-        for (Index n = 0; n < W.cols(); ++n)
-            W.col(n) = (W.col(n).array() * m.weight_scale()[n] + m.weight_bias()[n]).matrix();
-    return W;
-}
+inline MatrixXf dequantize(const VptqFastMatrix& m) { return detail::vptq_original_order(m, m.dequantize_stored()); }
 
 inline void gemv(const VptqFastMatrix& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y,
                  const GemvOptions& options = {}) {

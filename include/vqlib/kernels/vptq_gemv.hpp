@@ -194,9 +194,12 @@ inline MatrixXf dequantize_stored(const VptqGemvMatrix& m) {
     return Ws;
 }
 
-/// The dequantized layer in the original column order: bit for bit VptqLayer::dequantize().
-inline MatrixXf dequantize(const VptqGemvMatrix& m) {
-    MatrixXf Ws = dequantize_stored(m);
+namespace detail {
+
+/// Stored weights Ws to the original column order, normalized (W = Ws[:, perm^-1] * scale + bias),
+/// for a VPTQ format M (perm(), layout().enable_norm, weight_scale(), weight_bias()).
+template <class M>
+MatrixXf vptq_original_order(const M& m, MatrixXf Ws) {
     MatrixXf W(Ws.rows(), Ws.cols());
     if (m.perm().empty()) {
         W = std::move(Ws);
@@ -210,6 +213,33 @@ inline MatrixXf dequantize(const VptqGemvMatrix& m) {
     return W;
 }
 
+/// x' = x in stored column order, times the normalization scale (VPTQ's GEMV input).
+template <class M>
+MatrixXf vptq_stored_input(const M& m, const ConstMatrixRef& x) {
+    const Index B = x.cols(), N = x.rows();
+    MatrixXf xs(N, B);
+    for (Index b = 0; b < B; ++b)
+        for (Index p = 0; p < N; ++p) {
+            const Index n = m.perm().empty() ? p : m.perm()[static_cast<std::size_t>(p)];
+            xs(p, b) = m.layout().enable_norm ? x(n, b) * m.weight_scale()[n] : x(n, b);
+        }
+    return xs;
+}
+
+/// beta_b = sum_n bias[n] x(n, b) in fp32, column order (0 without normalization).
+template <class M>
+float vptq_bias_term(const M& m, const ConstMatrixRef& x, Index b) {
+    float s = 0.0f;
+    if (m.layout().enable_norm)
+        for (Index n = 0; n < x.rows(); ++n) s += m.weight_bias()[n] * x(n, b);
+    return s;
+}
+
+}  // namespace detail
+
+/// The dequantized layer in the original column order: bit for bit VptqLayer::dequantize().
+inline MatrixXf dequantize(const VptqGemvMatrix& m) { return detail::vptq_original_order(m, dequantize_stored(m)); }
+
 inline MatrixXh dequantize_half(const VptqGemvMatrix& m) { return dequantize(m).cast<Eigen::half>(); }
 
 /// y = W_hat x for a batch of 1..8 (x: cols x B, y: rows x B), reading the packed words.
@@ -218,21 +248,11 @@ inline void gemv(const VptqGemvMatrix& m, const ConstMatrixRef& x, Eigen::Ref<Ma
     detail::check_gemv_shapes("gemv (VPTQ)", m.rows(), m.cols(), x, y);
     const Isa isa = resolve_isa(options.isa);
     const VptqLayout& L = m.layout();
-    const Index B = x.cols(), N = m.cols(), M = m.rows();
+    const Index B = x.cols(), M = m.rows();
     // x' in stored order, with the normalization scale; beta = sum_n bias[n] x[n].
-    MatrixXf xs(N, B);
-    for (Index b = 0; b < B; ++b)
-        for (Index p = 0; p < N; ++p) {
-            const Index n = m.perm().empty() ? p : m.perm()[static_cast<std::size_t>(p)];
-            xs(p, b) = L.enable_norm ? x(n, b) * m.weight_scale()[n] : x(n, b);
-        }
+    const MatrixXf xs = detail::vptq_stored_input(m, x);
     std::vector<float> beta(static_cast<std::size_t>(B), 0.0f);
-    if (L.enable_norm)
-        for (Index b = 0; b < B; ++b) {
-            float s = 0.0f;
-            for (Index n = 0; n < N; ++n) s += m.weight_bias()[n] * x(n, b);
-            beta[static_cast<std::size_t>(b)] = s;
-        }
+    for (Index b = 0; b < B; ++b) beta[static_cast<std::size_t>(b)] = detail::vptq_bias_term(m, x, b);
     MatrixXf yc(M, B);
     detail::VptqTask task;
     task.words = m.words().data();

@@ -29,7 +29,6 @@
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/fast_gemv.hpp>
 #include <vqlib/kernels/fast_kernels.hpp>
-#include <vqlib/kernels/int4_fast.hpp>
 #include <vqlib/kernels/int8_activations.hpp>
 #include <vqlib/formats/vq_layer.hpp>
 
