@@ -1,15 +1,21 @@
 #pragma once
 // What the fast mode's formats share (kernels/int4_fast.hpp, kernels/vq_fast.hpp,
-// kernels/vptq_fast.hpp): the choice of kernel variant, and the free functions: gemv() quantizes x to int8 blocks (kernels/int8_activations.hpp) and calls
-// the format's own gemv(const Int8Activations&, y, options); matmul() is that gemv up to
-// max_gemv_batch columns and dequantize-then-GEMM (exact) above. A format M takes part by having
-// rows(), cols(), that member gemv, and a dequantize(const M&) found by ADL.
+// kernels/vptq_fast.hpp): the choice of kernel variant, the int8 codebooks, and the free
+// functions: gemv() quantizes x to int8 blocks (kernels/int8_activations.hpp) and calls the
+// format's gemv(const Int8Activations&, y, options), or hands x to a format that quantizes it
+// itself (VPTQ: its permuted, scaled columns); matmul() is that gemv up to max_gemv_batch columns
+// and dequantize-then-GEMM (exact) above. A format M takes part by having rows(), cols(), one of
+// those member gemv, and a dequantize(const M&) found by ADL (FastGemvFormat).
 #include <vqlib/core/checks.hpp>
 #include <vqlib/kernels/common.hpp>
 #include <vqlib/kernels/fast_kernels.hpp>
 #include <vqlib/kernels/int8_activations.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <concepts>
+#include <cstdint>
+#include <vector>
 
 namespace vqlib::kernels {
 
@@ -39,25 +45,60 @@ inline FastActivations fast_activations(const Int8Activations& a) {
     return {a.q(), a.padded_cols(), a.d(), a.sums(), a.blocks()};
 }
 
+/// The int8 codebooks of the VQ fast formats: codebook c is books.middleRows(c k, k) (k codewords
+/// of books.cols() coordinates), stored with one scale s = max|c| / 127 as q = round(c / s)
+/// clamped to [-127, 127], written as the byte q + 128 at tables[entry(c, i, j)] (coordinate j of
+/// codeword i). `tables` is sized and filled with 128 by the caller (its layout may pad); an
+/// all-zero codebook keeps scale 0 and bytes 128. scales gets `count` entries.
+template <class Entry>
+void quantize_int8_codebooks(const MatrixXf& books, Index k, Index count, std::vector<std::uint8_t>& tables,
+                             std::vector<float>& scales, Entry&& entry) {
+    scales.assign(static_cast<std::size_t>(count), 0.0f);
+    for (Index c = 0; c < count; ++c) {
+        const auto book = books.middleRows(c * k, k);
+        const float amax = book.cwiseAbs().maxCoeff();
+        if (amax == 0.0f) continue;
+        const float s = amax / 127.0f;
+        scales[static_cast<std::size_t>(c)] = s;
+        for (Index i = 0; i < k; ++i)
+            for (Index j = 0; j < books.cols(); ++j) {
+                const float q = std::clamp(std::nearbyint(book(i, j) / s), -127.0f, 127.0f);
+                tables[entry(c, i, j)] = static_cast<std::uint8_t>(static_cast<int>(q) + 128);
+            }
+    }
+}
+
 }  // namespace detail
 
+/// A fast-mode format: rows(), cols(), dequantize(m) found by ADL, and a member gemv taking
+/// either int8 activations (Int8ActivationsGemv: the free gemv quantizes x, and callers can share
+/// one quantization) or float x (the format quantizes what it needs itself, as VPTQ's permuted,
+/// scaled main columns).
 template <class M>
-concept FastGemvFormat = requires(const M& m, const Int8Activations& a, Eigen::Ref<MatrixXf> y,
+concept Int8ActivationsGemv = requires(const M& m, const Int8Activations& a, Eigen::Ref<MatrixXf> y,
+                                       const GemvOptions& o) { m.gemv(a, y, o); };
+
+template <class M>
+concept FastGemvFormat = requires(const M& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y,
                                   const GemvOptions& o) {
     { m.rows() } -> std::convertible_to<Index>;
     { m.cols() } -> std::convertible_to<Index>;
-    m.gemv(a, y, o);
     { dequantize(m) } -> std::same_as<MatrixXf>;
-};
+} && (Int8ActivationsGemv<M> || requires(const M& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y,
+                                         const GemvOptions& o) { m.gemv(x, y, o); });
 
 /// y = W x, x quantized to int8 on the way (1 <= batch <= 8). To share one quantization among
 /// layers that read the same x, build an Int8Activations and call m.gemv(activations, y).
 template <FastGemvFormat M>
 void gemv(const M& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y, const GemvOptions& options = {}) {
     detail::check_gemv_shapes("gemv (fast)", m.rows(), m.cols(), x, y);
-    thread_local Int8Activations a;
-    a.assign(x);
-    m.gemv(a, y, options);
+    if constexpr (Int8ActivationsGemv<M>) {
+        thread_local Int8Activations a;
+        a.assign(x);
+        m.gemv(a, y, options);
+    } else {
+        m.gemv(x, y, options);
+    }
 }
 
 template <FastGemvFormat M>

@@ -57,17 +57,10 @@ public:
     /// Re-lays out a VptqLayer. Throws as VptqLayer::check_consistent() for an inconsistent
     /// layer, invalid_argument naming the field for one outside this format.
     static VptqFastMatrix from_layer(const VptqLayer& layer) {
-        layer.check_consistent();
+        detail::check_vptq_values(layer, "VptqFastMatrix");
         const VptqLayout& L = layer.layout;
         const std::string why = unsupported_reason(L);
         VQLIB_CHECK(why.empty(), invalid_argument, "VptqFastMatrix: ", why);
-        check_finite("VptqFastMatrix: centroids", layer.centroids);
-        if (L.has_residual()) check_finite("VptqFastMatrix: res_centroids", layer.res_centroids);
-        if (L.has_outliers()) check_finite("VptqFastMatrix: outlier_centroids", layer.outlier_centroids);
-        if (L.enable_norm) {
-            check_finite("VptqFastMatrix: weight_scale", layer.weight_scale);
-            check_finite("VptqFastMatrix: weight_bias", layer.weight_bias);
-        }
         VptqFastMatrix m;
         m.layout_ = L;
         m.bits_ = layer.bits();
@@ -93,7 +86,7 @@ public:
             m.outlier_centroids_ = layer.outlier_centroids;
             m.outlier_indices_ = layer.outlier_indices;
         }
-        m.perm_.assign(layer.perm.begin(), layer.perm.end());
+        m.perm_ = detail::vptq_perm(layer);
         if (L.enable_norm) {
             m.scale_ = layer.weight_scale;
             m.bias_ = layer.weight_bias;
@@ -211,19 +204,9 @@ private:
     static void quantize_codebooks(const MatrixXf& books, Index k, Index groups, std::vector<std::uint8_t>& tables,
                                    std::vector<float>& scales) {
         tables.assign(static_cast<std::size_t>(8 * k * groups), 128);
-        scales.assign(static_cast<std::size_t>(groups), 0.0f);
-        for (Index g = 0; g < groups; ++g) {
-            const auto book = books.middleRows(g * k, k);
-            const float amax = book.cwiseAbs().maxCoeff();
-            if (amax == 0.0f) continue;
-            const float s = amax / 127.0f;
-            scales[static_cast<std::size_t>(g)] = s;
-            for (Index i = 0; i < k; ++i)
-                for (Index t = 0; t < 8; ++t) {
-                    const float q = std::clamp(std::nearbyint(book(i, t) / s), -127.0f, 127.0f);
-                    tables[static_cast<std::size_t>(8 * (g * k + i) + t)] = static_cast<std::uint8_t>(static_cast<int>(q) + 128);
-                }
-        }
+        detail::quantize_int8_codebooks(books, k, groups, tables, scales, [k](Index g, Index i, Index t) {
+            return static_cast<std::size_t>(8 * (g * k + i) + t);
+        });
     }
 
     VptqLayout layout_;
@@ -248,22 +231,5 @@ private:
 /// The stored weights in the original column order, normalized: the weights the fast GEMV
 /// multiplies with, within s / 2 of VptqLayer::dequantize() per codebook value (times the scale).
 inline MatrixXf dequantize(const VptqFastMatrix& m) { return detail::vptq_original_order(m, m.dequantize_stored()); }
-
-inline void gemv(const VptqFastMatrix& m, const ConstMatrixRef& x, Eigen::Ref<MatrixXf> y,
-                 const GemvOptions& options = {}) {
-    m.gemv(x, y, options);
-}
-
-inline MatrixXf gemv(const VptqFastMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
-    MatrixXf y(m.rows(), x.cols());
-    m.gemv(x, y, options);
-    return y;
-}
-
-inline MatrixXf matmul(const VptqFastMatrix& m, const ConstMatrixRef& x, const GemvOptions& options = {}) {
-    detail::check_matmul_shapes("matmul (VPTQ fast)", m.cols(), x);
-    if (x.cols() >= 1 && x.cols() <= max_gemv_batch) return gemv(m, x, options);
-    return detail::dense_matmul(dequantize(m), x, options.parallel);
-}
 
 }  // namespace vqlib::kernels

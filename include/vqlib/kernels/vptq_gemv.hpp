@@ -17,9 +17,34 @@
 #include <vqlib/formats/vptq_layer.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace vqlib::kernels {
+
+namespace detail {
+
+/// What every VPTQ decode format checks first: the layer consistent
+/// (VptqLayer::check_consistent()), its codebooks and normalization finite (invalid_argument
+/// naming `who` and the field).
+inline void check_vptq_values(const VptqLayer& layer, const std::string& who) {
+    layer.check_consistent();
+    const VptqLayout& L = layer.layout;
+    check_finite(who + ": centroids", layer.centroids);
+    if (L.has_residual()) check_finite(who + ": res_centroids", layer.res_centroids);
+    if (L.has_outliers()) check_finite(who + ": outlier_centroids", layer.outlier_centroids);
+    if (L.enable_norm) {
+        check_finite(who + ": weight_scale", layer.weight_scale);
+        check_finite(who + ": weight_bias", layer.weight_bias);
+    }
+}
+
+/// The column permutation as the decode formats keep it (int32, stored order to original).
+inline std::vector<std::int32_t> vptq_perm(const VptqLayer& layer) {
+    return std::vector<std::int32_t>(layer.perm.begin(), layer.perm.end());
+}
+
+}  // namespace detail
 
 class VptqGemvMatrix {
 public:
@@ -28,16 +53,8 @@ public:
     /// Packs a VptqLayer's indices (io::pack_codes) and re-lays out its codebooks. Throws as
     /// VptqLayer::check_consistent() does for an inconsistent layer.
     static VptqGemvMatrix from_layer(const VptqLayer& layer) {
-        layer.check_consistent();
+        detail::check_vptq_values(layer, "VptqGemvMatrix");
         const VptqLayout& L = layer.layout;
-        check_finite("VptqGemvMatrix: centroids", layer.centroids);
-        if (L.has_residual()) check_finite("VptqGemvMatrix: res_centroids", layer.res_centroids);
-        if (L.has_outliers())
-            check_finite("VptqGemvMatrix: outlier_centroids", layer.outlier_centroids);
-        if (L.enable_norm) {
-            check_finite("VptqGemvMatrix: weight_scale", layer.weight_scale);
-            check_finite("VptqGemvMatrix: weight_bias", layer.weight_bias);
-        }
         VptqGemvMatrix m;
         m.layout_ = L;
         io::PackedLayout packed;
@@ -70,8 +87,7 @@ public:
             m.outlier_indices_.reserve(layer.outlier_indices.size());
             for (auto i : layer.outlier_indices) m.outlier_indices_.push_back(static_cast<std::uint16_t>(i));
         }
-        m.perm_.reserve(layer.perm.size());
-        for (Index p : layer.perm) m.perm_.push_back(static_cast<std::int32_t>(p));
+        m.perm_ = detail::vptq_perm(layer);
         if (L.enable_norm) {
             m.scale_ = layer.weight_scale;
             m.bias_ = layer.weight_bias;

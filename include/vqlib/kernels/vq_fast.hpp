@@ -112,19 +112,8 @@ public:
             }
         const Index C = L.codebook_count();
         m.tables_.assign(static_cast<std::size_t>(m.table_bytes() * C), 128);
-        m.cb_scales_.assign(static_cast<std::size_t>(C), 0.0f);
-        for (Index cb = 0; cb < C; ++cb) {
-            const auto book = layer.codebooks.middleRows(cb * L.k, L.k);
-            const float amax = book.cwiseAbs().maxCoeff();
-            if (amax == 0.0f) continue;
-            const float s = amax / 127.0f;
-            m.cb_scales_[static_cast<std::size_t>(cb)] = s;
-            for (Index k = 0; k < L.k; ++k)
-                for (Index j = 0; j < L.dim; ++j) {
-                    const float q = std::clamp(std::nearbyint(book(k, j) / s), -127.0f, 127.0f);
-                    m.tables_[m.table_entry(cb, k, j)] = static_cast<std::uint8_t>(static_cast<int>(q) + 128);
-                }
-        }
+        detail::quantize_int8_codebooks(layer.codebooks, L.k, C, m.tables_, m.cb_scales_,
+                                        [&m](Index cb, Index k, Index j) { return m.table_entry(cb, k, j); });
         if (layer.scale_block > 0) {
             m.scale_block_ = layer.scale_block;
             m.scale_blocks_ = layer.scales.cols();
