@@ -6,6 +6,8 @@
 //   Gptvq2D/K16/256x256/{exact,fast} large codebooks, one per 256 x 256 block (2 bpw)
 //   Gptvq4D/K256/{exact,fast}       4-D, K = 256, a codebook per 256 columns (2 bpw)
 //   Vptq/v8/k4096/{exact,fast}, Vptq/v8/k65536/{exact,fast}   VPTQ, one group (fp16 / int8 codebooks)
+//   .../avx2                        the same kernels' AVX2 variants (GemvOptions::isa = avx2), the
+//                                   code CPUs without AVX-512 run, measured on this CPU
 // ggml, when built with VQLIB_BENCH_GGML (benchmarks/CMakeLists.txt), quantizing the same W:
 //   ggml/Q4_0, ggml/Q4_K, ggml/Q2_K   in ggml's CPU_REPACK buffers where it repacks them on this
 //                                      CPU (interleaved rows; "/plain" without the repacking)
@@ -319,6 +321,13 @@ void register_shape(Index rows, Index cols, Index batch, bool cold) {
     add("Gptvq2D/K16/256x256/fast", vq_base, fmt(&Shape::large_fast), bytes_of(&Shape::large_fast));
     add("Gptvq4D/K256/exact", vq_base, fmt(&Shape::four), bytes_of(&Shape::four));
     add("Gptvq4D/K256/fast", vq_base, fmt(&Shape::four_fast), bytes_of(&Shape::four_fast));
+    // The AVX2 variants (what CPUs without AVX-512 run), on this CPU.
+    kn::GemvOptions avx2;
+    avx2.isa = kn::Isa::avx2;
+    add("Int4/g128/fast/avx2", int4_base, fmt(&Shape::int4_fast, avx2), bytes_of(&Shape::int4_fast));
+    add("Gptvq2D/K16/8x256/exact/avx2", vq_base, fmt(&Shape::paper, avx2), bytes_of(&Shape::paper));
+    add("Gptvq2D/K16/8x256/fast/avx2", vq_base, fmt(&Shape::paper_fast, avx2), bytes_of(&Shape::paper_fast));
+    add("Gptvq2D/K16/256x256/fast/avx2", vq_base, fmt(&Shape::large_fast, avx2), bytes_of(&Shape::large_fast));
     add("Vptq/v8/k4096/exact", vq_base, fmt(&Shape::vptq4096), bytes_of(&Shape::vptq4096));
     add("Vptq/v8/k65536/exact", vq_base, fmt(&Shape::vptq65536), bytes_of(&Shape::vptq65536));
     add("Vptq/v8/k4096/fast", vq_base, fmt(&Shape::vptq4096_fast), bytes_of(&Shape::vptq4096_fast));

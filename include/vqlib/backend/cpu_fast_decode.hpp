@@ -111,10 +111,12 @@ struct CpuFastDecodeBackend {
     /// file). Throws as CpuDecodeBackend::prepare for layers neither format takes.
     static prepared<VqLayer> prepare(const VqLayer& layer) {
         std::string why = kernels::VqFastMatrix::unsupported_reason(layer.layout, layer.scale_block);
-        if (why.empty() && kernels::detail::best_fast_isa() != kernels::detail::FastIsa::avx512)
-            why = "this CPU has no AVX-512 VNNI (the exact kernels are faster than the portable fast one)";
-        if (why.empty() && layer.layout.dim == 4 && !kernels::detail::fast_has_vbmi())
-            why = "this CPU has no AVX-512 VBMI (the 4-D fast kernel's byte permutes)";
+        const kernels::detail::FastIsa best = kernels::detail::best_fast_isa();
+        if (why.empty() && best == kernels::detail::FastIsa::portable)
+            why = "this CPU has no AVX2 (the exact kernels are faster than the portable fast one)";
+        if (why.empty() && layer.layout.dim == 4 &&
+            (best != kernels::detail::FastIsa::avx512 || !kernels::detail::fast_has_vbmi()))
+            why = "this CPU has no AVX-512 VNNI and VBMI (the 4-D fast kernel's byte permutes)";
         if (why.empty()) return prepared<VqLayer>(kernels::VqFastMatrix::from_layer(layer));
         return {kernels::VqGemvMatrix::from_layer(layer), std::move(why)};
     }

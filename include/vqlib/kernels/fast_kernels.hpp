@@ -410,6 +410,85 @@ __attribute__((target("avx2,fma,f16c"))) void int4_fast_avx2(const Int4FastTask&
     }
 }
 
+/// GPTVQ 2D (K <= 16) with AVX2: per half tile (8 rows, one codebook), vpshufb looks up the
+/// 16 codes' x and y bytes in the codebook's two 16-byte planes, byte unpacks give each row's 4
+/// weights per dword, and vpmaddubsw multiplies them with the activations as |x| times
+/// sign(x) * q (|q|, |x| <= 127: the int16 pair sums cannot saturate), vpmaddwd widens. The integer
+/// sums are those of the other variants (sum q x, without the +128 offset), so the same bits.
+template <int B>
+__attribute__((target("avx2,fma,f16c"))) void vq2_fast_avx2(const Vq2FastTask& t) {
+    const FastActivations& x = t.x;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+    const __m128i deinterleave = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (Index tile = t.tile_begin; tile < t.tile_end; ++tile) {
+        const std::uint8_t* ct = t.codes + tile * t.tile_bytes;
+        for (Index half = 0; half < 2; ++half) {
+            const Index r0 = tile * 16 + half * 8;
+            if (r0 >= t.rows) break;
+            const Index band = r0 / t.rows_per_codebook;
+            __m256 yacc[B];
+            for (int b = 0; b < B; ++b) yacc[b] = _mm256_setzero_ps();
+            for (Index g = 0; g < t.groups; ++g) {
+                const Index cb = g * t.bands + band;
+                // Planes of signed q: entry k's bytes (q_x + 128, q_y + 128) at 2 k, 2 k + 1.
+                const std::uint8_t* tbl = t.tables + 32 * cb;
+                const __m128i e0 = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tbl)), deinterleave);
+                const __m128i e1 = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tbl + 16)), deinterleave);
+                const __m128i px = _mm_xor_si128(_mm_unpacklo_epi64(e0, e1), flip);
+                const __m128i py = _mm_xor_si128(_mm_unpackhi_epi64(e0, e1), flip);
+                const __m256 cs = _mm256_set1_ps(t.cb_scales[cb]);
+                for (Index k = g * t.blocks_per_group, ke = fast_group_end(g, t.blocks_per_group, x.blocks);
+                     k < ke; ++k) {
+                    __m256i acc[B];
+                    for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_si256();
+                    const std::uint8_t* p = ct + k * 128 + 16 * half;
+                    for (Index j = 0; j < 4; ++j) {
+                        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j * 32));
+                        const __m128i lo = _mm_and_si128(v, m4);
+                        const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+                        // Byte 2 l + h of a lookup: vector h of row l; unpacking x and y bytes
+                        // puts row l's 4 weights in dword l.
+                        const __m128i xa = _mm_shuffle_epi8(px, lo), ya = _mm_shuffle_epi8(py, lo);
+                        const __m128i xb = _mm_shuffle_epi8(px, hi), yb = _mm_shuffle_epi8(py, hi);
+                        const __m256i wa = _mm256_set_m128i(_mm_unpackhi_epi8(xa, ya), _mm_unpacklo_epi8(xa, ya));
+                        const __m256i wb = _mm256_set_m128i(_mm_unpackhi_epi8(xb, yb), _mm_unpacklo_epi8(xb, yb));
+                        const Index c0 = k * 32 + j * 8;
+                        for (int b = 0; b < B; ++b) {
+                            std::int32_t va, vb;
+                            std::memcpy(&va, x.q + b * x.ldq + c0, 4);
+                            std::memcpy(&vb, x.q + b * x.ldq + c0 + 4, 4);
+                            const __m256i sa = _mm256_set1_epi32(va), sb = _mm256_set1_epi32(vb);
+                            const __m256i pa = _mm256_maddubs_epi16(_mm256_abs_epi8(sa), _mm256_sign_epi8(wa, sa));
+                            const __m256i pb = _mm256_maddubs_epi16(_mm256_abs_epi8(sb), _mm256_sign_epi8(wb, sb));
+                            acc[b] = _mm256_add_epi32(acc[b], _mm256_add_epi32(_mm256_madd_epi16(pa, ones),
+                                                                               _mm256_madd_epi16(pb, ones)));
+                        }
+                    }
+                    __m256 ls = cs;
+                    if (t.norm)
+                        ls = _mm256_mul_ps(ls, _mm256_loadu_ps(t.norm + (tile * t.scale_blocks + k / t.blocks_per_scale) * 16 + 8 * half));
+                    for (int b = 0; b < B; ++b) {
+                        const __m256 s = _mm256_mul_ps(ls, _mm256_set1_ps(x.d[b * x.blocks + k]));
+                        yacc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[b]), s, yacc[b]);
+                    }
+                }
+            }
+            const Index n = t.rows - r0 < 8 ? t.rows - r0 : 8;
+            for (int b = 0; b < B; ++b) {
+                if (n == 8) {
+                    _mm256_storeu_ps(t.y + b * t.ldy + r0, yacc[b]);
+                } else {
+                    alignas(32) float tmp[8];
+                    _mm256_store_ps(tmp, yacc[b]);
+                    std::memcpy(t.y + b * t.ldy + r0, tmp, static_cast<std::size_t>(n) * 4);
+                }
+            }
+        }
+    }
+}
+
 // ---- AVX-512 VNNI ----------------------------------------------------------------------------
 
 #define VQLIB_DETAIL_FAST_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
@@ -680,6 +759,7 @@ template <int B>
 void vq2_fast_tiles(FastIsa isa, const Vq2FastTask& t) {
 #ifdef VQLIB_DETAIL_FAST_X86
     if (isa == FastIsa::avx512) return vq2_fast_avx512<B>(t);
+    if (isa == FastIsa::avx2) return vq2_fast_avx2<B>(t);
 #endif
     (void)isa;
     vq2_fast_portable<B>(t);

@@ -11,15 +11,17 @@
 // GPTVQ's 2.125 bpw groups (a codebook per 8 rows x 256 columns) the GEMV reads 2.14 bits per
 // weight instead of the exact format's 2.5.
 //
-// GEMV (AVX-512 with VNNI and BW; 4-D also VBMI). 2-D: one vpermw looks up the int8 codewords of
-// 16 rows x 2 vectors in the tile's two codebooks; 4-D: per coordinate two vpermt2b and a blend
+// GEMV (AVX-512 with VNNI and BW; 4-D also VBMI; 2-D also AVX2). 2-D: one vpermw looks up the
+// int8 codewords of 16 rows x 2 vectors in the tile's two codebooks (AVX2: vpshufb in the
+// codebook's x and y byte planes, 8 rows at a time); 4-D: per coordinate two vpermt2b and a blend
 // look up 64 rows' bytes in the codebook's byte plane, and byte interleaves assemble each row's 4
-// coordinates; then one vpdpbusd multiplies 16 rows x 4 weights with 4 activations. Per 32-column
-// block the exact integer sum is scaled once (fp32 product and FMA). Against the fp32 product of
-// dequantize(m) the error of output r is at most sum_blk (d_blk / 2) sum_{c in blk} |W(r, c)| plus
-// fp32 rounding. The same bits from the portable variant and any thread count. CPUs without these
-// instructions run the portable variant (correct, slow): CpuFastDecodeBackend then keeps the exact
-// kernels instead (backend/cpu_fast_decode.hpp).
+// coordinates; then one vpdpbusd multiplies 16 rows x 4 weights with 4 activations (AVX2:
+// vpmaddubsw and vpmaddwd). Per 32-column block the exact integer sum is scaled once (fp32
+// product and FMA). Against the fp32 product of dequantize(m) the error of output r is at most
+// sum_blk (d_blk / 2) sum_{c in blk} |W(r, c)| plus fp32 rounding. The same bits from the portable
+// variant and any thread count. CPUs without these instructions run the portable variant
+// (correct, slow): CpuFastDecodeBackend then keeps the exact kernels instead
+// (backend/cpu_fast_decode.hpp).
 //
 // Needs D = 2 with K <= 16 and every 8-row half tile in one band (rows_per_codebook a multiple of 8,
 // or one band), or D = 4 with K <= 256 and every 64-row quad in one band (a multiple of 64, or one
@@ -159,7 +161,7 @@ public:
                     max_gemv_batch);
         VQLIB_CHECK(y.rows() == rows() && y.cols() == x.batch(), shape_error, "gemv (GPTVQ fast): y is ",
                     y.rows(), "x", y.cols(), ": expected ", rows(), "x", x.batch());
-        const detail::FastIsa isa = detail::resolve_fast_isa(options.isa, false);
+        const detail::FastIsa isa = detail::resolve_fast_isa(options.isa, layout_.dim == 2);
         detail::FastActivations xa = detail::fast_activations(x);
         if (layout_.dim == 2) {
             detail::Vq2FastTask task;
