@@ -347,6 +347,32 @@ void vptq_fast_portable(const VptqFastTask& t) {
 
 // ---- AVX2 ------------------------------------------------------------------------------------
 
+/// yacc[b] += acc[b] * (scale * d_b of block k): one product and one FMA, as every variant.
+template <int B>
+__attribute__((target("avx2,fma,f16c"))) inline void avx2_scale_block(__m256 (&yacc)[B], const __m256i (&acc)[B],
+                                                                     __m256 scale, const FastActivations& x, Index k) {
+    for (int b = 0; b < B; ++b) {
+        const __m256 s = _mm256_mul_ps(scale, _mm256_set1_ps(x.d[b * x.blocks + k]));
+        yacc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[b]), s, yacc[b]);
+    }
+}
+
+/// Rows r0 .. r0 + 7 (those below `rows`) of y's B columns from yacc.
+template <int B>
+__attribute__((target("avx2,fma,f16c"))) inline void avx2_store_rows(const __m256 (&yacc)[B], Index rows, Index r0,
+                                                                    float* y, Index ldy) {
+    const Index n = rows - r0 < 8 ? rows - r0 : 8;
+    for (int b = 0; b < B; ++b) {
+        if (n == 8) {
+            _mm256_storeu_ps(y + b * ldy + r0, yacc[b]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, yacc[b]);
+            std::memcpy(y + b * ldy + r0, tmp, static_cast<std::size_t>(n) * 4);
+        }
+    }
+}
+
 template <int B>
 __attribute__((target("avx2,fma,f16c"))) void int4_fast_avx2(const Int4FastTask& t) {
     const FastActivations& x = t.x;
@@ -390,22 +416,10 @@ __attribute__((target("avx2,fma,f16c"))) void int4_fast_avx2(const Int4FastTask&
                                 acc[b], _mm256_madd_epi16(_mm256_add_epi16(pa, pb), ones));
                         }
                     }
-                    for (int b = 0; b < B; ++b) {
-                        const __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(x.d[b * x.blocks + k]));
-                        yacc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[b]), s, yacc[b]);
-                    }
+                    avx2_scale_block<B>(yacc, acc, ws, x, k);
                 }
             }
-            const Index n = t.rows - r0 < 8 ? t.rows - r0 : 8;
-            for (int b = 0; b < B; ++b) {
-                if (n == 8) {
-                    _mm256_storeu_ps(t.y + b * t.ldy + r0, yacc[b]);
-                } else {
-                    alignas(32) float tmp[8];
-                    _mm256_store_ps(tmp, yacc[b]);
-                    std::memcpy(t.y + b * t.ldy + r0, tmp, static_cast<std::size_t>(n) * 4);
-                }
-            }
+            avx2_store_rows<B>(yacc, t.rows, r0, t.y, t.ldy);
         }
     }
 }
@@ -469,22 +483,10 @@ __attribute__((target("avx2,fma,f16c"))) void vq2_fast_avx2(const Vq2FastTask& t
                     __m256 ls = cs;
                     if (t.norm)
                         ls = _mm256_mul_ps(ls, _mm256_loadu_ps(t.norm + (tile * t.scale_blocks + k / t.blocks_per_scale) * 16 + 8 * half));
-                    for (int b = 0; b < B; ++b) {
-                        const __m256 s = _mm256_mul_ps(ls, _mm256_set1_ps(x.d[b * x.blocks + k]));
-                        yacc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[b]), s, yacc[b]);
-                    }
+                    avx2_scale_block<B>(yacc, acc, ls, x, k);
                 }
             }
-            const Index n = t.rows - r0 < 8 ? t.rows - r0 : 8;
-            for (int b = 0; b < B; ++b) {
-                if (n == 8) {
-                    _mm256_storeu_ps(t.y + b * t.ldy + r0, yacc[b]);
-                } else {
-                    alignas(32) float tmp[8];
-                    _mm256_store_ps(tmp, yacc[b]);
-                    std::memcpy(t.y + b * t.ldy + r0, tmp, static_cast<std::size_t>(n) * 4);
-                }
-            }
+            avx2_store_rows<B>(yacc, t.rows, r0, t.y, t.ldy);
         }
     }
 }
