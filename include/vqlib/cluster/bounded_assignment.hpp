@@ -27,7 +27,7 @@
 // Elementwise weights: each point's own norm, bounded by sqrt(max_j omega_nj) times the Euclidean
 // one, so a point's bounds drop by that factor times the Euclidean drifts.
 //
-// Memory: T floats per point (T <= 128, and at most 512 MiB of bounds by default) plus O(N + K D).
+// Memory: T floats per point (T <= 128, and at most 1 GiB of bounds by default) plus O(N + K D).
 // Work is cut into fixed chunks of points; every point's result depends on that point alone, so
 // results never depend on the thread count.
 #include <vqlib/cluster/assignment.hpp>

