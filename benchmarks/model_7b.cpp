@@ -125,7 +125,7 @@ std::vector<Method> methods() {
                     return vqlib::gptq(W, p, gptq);
                 })},
         {"gptvq", "2D 2.125 bpw best (paper(2, 2.125))",
-         recipe([=](const MatrixXd& H) { return vqlib::prepare_hessian(H, gptvq.hessian); },
+         recipe([=](const MatrixXd& H) { return vqlib::gptvq_prepare_hessian(H, gptvq); },
                 [=](const MatrixXf& W, const MatrixXd& H, const vqlib::PreparedHessian& p) {
                     return vqlib::gptvq(W, H, p, gptvq);
                 })},

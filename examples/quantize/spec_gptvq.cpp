@@ -38,7 +38,7 @@ MethodSpec parse_gptvq(const std::string& text, std::string_view config) {
     spec.work_per_weight = 4.0 * static_cast<double>(*dim);
     detail::set_recipe(
         spec, [c](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, c); },
-        [c](const MatrixXd& H) { return prepare_hessian(H, c.hessian); },
+        [c](const MatrixXd& H) { return gptvq_prepare_hessian(H, c); },
         [c](const MatrixXf& W, const MatrixXd& H, const PreparedHessian& p) { return gptvq(W, H, p, c); });
     return spec;
 }

@@ -1,9 +1,11 @@
 #pragma once
 // GPTVQ (van Baalen et al., arXiv 2402.15319) assembled from vqlib's components:
-//   Hessian preparation (dead columns, damping, U = chol(H^-1); no act-order)
+//   Hessian preparation (dead columns, damping, U = chol(H^-1); optional act-order over whole
+//   D-column vectors, the codebook tiles staying the original column groups)
 //   + the lazy-batch BlockSolver with D columns per step
 //   + a VqQuantizer: per column group and band of rows, codebooks fitted by weighted k-means/EM
-//     (cluster/), stored as INT8 (codebook/), looked up under a Hessian-derived metric
+//     (cluster/), stored as INT8 (codebook/), looked up under a Hessian-derived metric, optionally
+//     in a blockwise-normalized domain (the paper's scaled configurations)
 //   + the diagonal (reference) or exact D-column OBS update
 //   + the codebook update after the sweep (Adam as the reference, or the exact least squares).
 //
@@ -107,12 +109,27 @@ inline GptvqPolicies<> gptvq_policies(const GptvqConfig& config) {
     return {KMeansCodebookFitter{config.kmeans}, config.codebooks, CpuAssignment{}};
 }
 
+/// The Hessian options GPTVQ prepares with: config.hessian, with act-order (when on) moving whole
+/// D-column vectors (HessianOptions::act_order_unit = config.vq.dim).
+inline HessianOptions gptvq_hessian_options(const GptvqConfig& config) {
+    HessianOptions options = config.hessian;
+    options.act_order_unit = config.vq.dim;
+    return options;
+}
+
+/// prepare_hessian(H, gptvq_hessian_options(config)): the preparation gptvq(W, H, prepared, ...)
+/// expects, to share between the linears that read one input.
+template <class DerivedH>
+PreparedHessian gptvq_prepare_hessian(const Eigen::MatrixBase<DerivedH>& H, const GptvqConfig& config) {
+    return prepare_hessian(H, gptvq_hessian_options(config));
+}
+
 /// GPTVQ on W (R x C) with the undamped Hessian H (C x C, float or double), with the given
 /// policies. The recipe: prepare H; sweep the solver with the VQ quantizer (codebooks fitted per
 /// tile at block starts, looked up per step) and the configured error update; update the
 /// codebooks after the sweep and store them again; decode.
 ///
-/// With `prepared` = prepare_hessian(H, config.hessian) given, the preparation is not repeated:
+/// With `prepared` = gptvq_prepare_hessian(H, config) given, the preparation is not repeated:
 /// one serves every linear that reads the same input (q/k/v, gate/up). H itself is still needed
 /// (the codebook update and the loss use the undamped H).
 template <class DerivedH, CodebookFitter Fitter, CodebookStorage Storage, AssignmentBackend Assign>
@@ -148,7 +165,7 @@ GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H, const 
                   const GptvqPolicies<Fitter, Storage, Assign>& policies) {
     check_square("H", H);
     check_shape("H", H, W.cols(), W.cols());
-    return gptvq(W, H, prepare_hessian(H, config.hessian), config, policies);
+    return gptvq(W, H, gptvq_prepare_hessian(H, config), config, policies);
 }
 
 /// GPTVQ with the stock policies of the configuration.
@@ -253,6 +270,24 @@ inline GptvqConfig paper(Index dim, double bits_per_value, bool best_choices = t
                                           bits_per_value,
                                           ": expected 1D/2D at 2.125, 2.25, 3.125, 4.125 or 4D at "
                                           "2.125, 2.25"));
+}
+
+/// The paper's scaled configurations (App. H): paper(dim, bits_per_value) with blockwise
+/// normalization of 64-column sub-blocks (max |w|, 4-bit log10 codes, fp16 offsets: 4/64 = 0.0625
+/// bits per weight) and twice the weights per codebook, which halves the codebook overhead, so
+/// the total stays at the table's rate. The normalization runs inside the solve, lookups reading
+/// the updated weights (the reference looks up stale copies: docs/gptvq.md).
+inline GptvqConfig paper_scaled(Index dim, double bits_per_value, bool best_choices = true) {
+    GptvqConfig c = paper(dim, bits_per_value, best_choices);
+    c.vq.weights_per_codebook *= 2;
+    c.vq.normalization = BlockwiseNormalizationOptions{.block_size = 64,
+                                                       .bits = 4,
+                                                       .norm = ScaleNorm::max_abs,
+                                                       .domain = ScaleDomain::log10,
+                                                       .offset_storage = ScaleStorage::fp16};
+    c.vq.scale_weighted_fit = best_choices;
+    c.name += ", scaled";
+    return c;
 }
 
 }  // namespace gptvq_presets

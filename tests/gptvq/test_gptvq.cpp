@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <limits>
 
 namespace {
@@ -131,7 +132,64 @@ TEST_CASE("gptvq: bad input is rejected with a clear error") {
     vqlib::MatrixXd H = l.H;
     H(3, 3) = std::numeric_limits<double>::infinity();
     CHECK_THROWS_AS(vqlib::gptvq(l.W, H, config), vqlib::numerical_error);
-    // Act-order is not defined for codebook tiles.
+    // Act-order needs a preparation that keeps the vectors whole (gptvq_prepare_hessian).
     config.hessian.act_order = true;
-    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, config), Contains("act_order"));
+    const auto split = vqlib::prepare_hessian(l.H, config.hessian);
+    CHECK_THROWS_WITH(vqlib::gptvq(l.W, l.H, split, config), Contains("act_order_unit = 2"));
+}
+
+TEST_CASE("gptvq: act-order and blockwise normalization inside the solve") {
+    // An LLM-like layer: channel scales over two decades (act-order has an order to find) and
+    // rows of very different magnitude (normalization has something to take out).
+    auto l = make_layer(64, 512, 84);
+    vqlib::Rng rng(85);
+    for (vqlib::Index j = 0; j < 512; ++j) {
+        const double s = std::exp(1.2 * rng.normal());
+        l.H.row(j) *= s;
+        l.H.col(j) *= s;
+    }
+    for (vqlib::Index r = 0; r < 64; ++r) l.W.row(r) *= static_cast<float>(std::exp(0.8 * rng.normal()));
+    auto base = vqlib::gptvq_presets::best(2, 2, 2048);
+    base.codebook_update.method = vqlib::CodebookUpdateMethod::none;
+    const auto plain = vqlib::gptvq(l.W, l.H, base);
+
+    auto act = base;
+    act.hessian.act_order = true;
+    const auto with_act = vqlib::gptvq(l.W, l.H, act);
+    CHECK(vqlib::gptvq_prepare_hessian(l.H, act).permuted());
+    CHECK(with_act.layer.layout.codebook_count() == plain.layer.layout.codebook_count());
+    CHECK(with_act.Q == with_act.layer.dequantize());
+    CHECK_THAT(vqlib::proxy_loss(l.W, with_act.Q, l.H), Catch::Matchers::WithinRel(with_act.proxy_loss, 1e-6));
+    CHECK(with_act.proxy_loss < plain.proxy_loss);
+    CHECK(with_act.bits_per_weight == plain.bits_per_weight);  // the storage does not change
+
+    // The paper's scaled configuration at the same rate: 64-column scales, tiles twice as large.
+    auto scaled = vqlib::gptvq_presets::paper_scaled(2, 2.125);
+    scaled.codebook_update.method = vqlib::CodebookUpdateMethod::none;
+    const auto with_scales = vqlib::gptvq(l.W, l.H, scaled);
+    CHECK(with_scales.layer.scale_block == 64);
+    CHECK(with_scales.layer.layout.rows_per_codebook == 16);
+    CHECK(with_scales.Q == with_scales.layer.dequantize());
+    CHECK_THAT(vqlib::proxy_loss(l.W, with_scales.Q, l.H), Catch::Matchers::WithinRel(with_scales.proxy_loss, 1e-6));
+    CHECK(with_scales.proxy_loss < plain.proxy_loss);
+    // 64 x 512: 2-bit codes; 8 INT8 codebooks of 16 pairs with an fp16 scale each; a 4-bit code
+    // per row and 64 columns, an fp16 offset and step per 64 columns.
+    CHECK(with_scales.bits_per_weight ==
+          (64.0 * 512 * 2 + 8 * 16 * 2 * 8 + 8 * 16 + 64 * 8 * 4 + 8 * 2 * 16) / (64 * 512));
+
+    // Both, with the exact codebook update (which keeps the scales fixed), on 1 and 2 threads.
+    auto both = vqlib::gptvq_presets::paper_scaled(2, 2.125);
+    both.hessian.act_order = true;
+    vqlib::set_num_threads(1);
+    const auto one = vqlib::gptvq(l.W, l.H, both);
+    vqlib::set_num_threads(2);
+    const auto two = vqlib::gptvq(l.W, l.H, both);
+    vqlib::set_num_threads(0);
+    CHECK(one.Q == two.Q);
+    CHECK(one.layer.scales == two.layer.scales);
+    CHECK(one.codebook_update.loss_after <= one.codebook_update.loss_before);
+    CHECK_THAT(vqlib::proxy_loss(l.W, one.Q, l.H), Catch::Matchers::WithinRel(one.proxy_loss, 1e-6));
+    // A shared preparation for act-order comes from gptvq_prepare_hessian.
+    const auto prepared = vqlib::gptvq_prepare_hessian(l.H, both);
+    CHECK(vqlib::gptvq(l.W, l.H, prepared, both).Q == one.Q);
 }

@@ -166,3 +166,30 @@ TEST_CASE("hessian/prepare: a float H, a double H and an expression give the sam
     CHECK(from_block.U == from_double.U);
     CHECK(from_expression.U == from_double.U);
 }
+
+TEST_CASE("hessian/prepare: act-order over units of several columns") {
+    const vqlib::MatrixXd H = random_hessian(24, 100, 9);
+    vqlib::HessianOptions options;
+    options.act_order = true;
+    options.act_order_unit = 3;
+    const auto p = vqlib::prepare_hessian(H, options);
+    REQUIRE(p.permuted());
+    // Each unit of 3 columns stays whole and in order; units by descending summed diagonal.
+    std::vector<double> sums;
+    for (std::size_t k = 0; k < p.perm.size(); k += 3) {
+        CHECK(p.perm[k] % 3 == 0);
+        CHECK(p.perm[k + 1] == p.perm[k] + 1);
+        CHECK(p.perm[k + 2] == p.perm[k] + 2);
+        sums.push_back(H(p.perm[k], p.perm[k]) + H(p.perm[k + 1], p.perm[k + 1]) + H(p.perm[k + 2], p.perm[k + 2]));
+    }
+    CHECK(std::is_sorted(sums.rbegin(), sums.rend()));
+    // Unit 1 is GPTQ's column order.
+    options.act_order_unit = 1;
+    const auto p1 = vqlib::prepare_hessian(H, options);
+    for (std::size_t k = 1; k < p1.perm.size(); ++k)
+        CHECK(H(p1.perm[k - 1], p1.perm[k - 1]) >= H(p1.perm[k], p1.perm[k]));
+    options.act_order_unit = 5;
+    CHECK_THROWS_WITH(vqlib::prepare_hessian(H, options), Catch::Contains("act_order_unit = 5") && Catch::Contains("C = 24"));
+    options.act_order_unit = 0;
+    CHECK_THROWS_WITH(vqlib::prepare_hessian(H, options), Catch::Contains("act_order_unit = 0"));
+}

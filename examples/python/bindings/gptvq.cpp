@@ -182,7 +182,7 @@ void register_gptvq(py::module_& m) {
             });
         },
         py::arg("W"), py::arg("H"), py::arg("prepared"), py::arg("config"),
-        "GPTVQ with a PreparedHessian (prepare_hessian(H, config.hessian)) shared by the linears "
+        "GPTVQ with a PreparedHessian (gptvq_prepare_hessian(H, config)) shared by the linears "
         "that read the same input; H is still needed by the codebook update.");
 
     auto presets = m.def_submodule(

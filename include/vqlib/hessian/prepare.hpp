@@ -35,6 +35,11 @@ struct HessianOptions {
     double percdamp = 0.01;
     /// Order the columns by descending diagonal of H (GPTQ's --act-order).
     bool act_order = false;
+    /// Columns that move together under act-order: the columns are taken in consecutive units of
+    /// this many (C must be a multiple), each unit keeps its internal order and is ranked by the
+    /// sum of its diagonal entries. 1 is GPTQ's column order; GPTVQ sets its vector dimension D,
+    /// so that every D-column vector stays whole and the layer's storage order is unchanged.
+    Index act_order_unit = 1;
     /// When the Cholesky factorization fails, percdamp is multiplied by damp_growth and the
     /// factorization retried, as long as percdamp <= max(max_percdamp, percdamp) (the last try
     /// uses exactly that limit; from percdamp = 0 the first retry uses 1e-6). Set max_percdamp = percdamp to disable the retries. The default limit, 0.1,
@@ -240,9 +245,20 @@ PreparedHessian prepare_hessian_impl(
     out.perm.resize(static_cast<std::size_t>(n));
     std::iota(out.perm.begin(), out.perm.end(), Index{0});
     if (options.act_order) {
-        std::stable_sort(out.perm.begin(), out.perm.end(), [&](Index a, Index b) {
-            return diag[static_cast<std::size_t>(a)] > diag[static_cast<std::size_t>(b)];
+        const Index unit = options.act_order_unit;
+        VQLIB_CHECK(n % unit == 0, shape_error, "act_order_unit = ", unit,
+                    " does not divide the number of columns C = ", n);
+        // Rank the units by their summed diagonal (a unit of one column: GPTQ's order).
+        std::vector<double> key(static_cast<std::size_t>(n / unit), 0.0);
+        for (Index j = 0; j < n; ++j) key[static_cast<std::size_t>(j / unit)] += diag[static_cast<std::size_t>(j)];
+        Permutation units(static_cast<std::size_t>(n / unit));
+        std::iota(units.begin(), units.end(), Index{0});
+        std::stable_sort(units.begin(), units.end(), [&](Index a, Index b) {
+            return key[static_cast<std::size_t>(a)] > key[static_cast<std::size_t>(b)];
         });
+        for (Index u = 0; u < n / unit; ++u)
+            for (Index j = 0; j < unit; ++j)
+                out.perm[static_cast<std::size_t>(u * unit + j)] = units[static_cast<std::size_t>(u)] * unit + j;
     }
     Eigen::VectorXd ordered_diag(n);
     for (Index k = 0; k < n; ++k)
@@ -291,6 +307,8 @@ PreparedHessian prepare_hessian(const Eigen::MatrixBase<Derived>& H_in,
                 ": expected a finite value >= 0");
     VQLIB_CHECK(options.damp_growth > 1.0, invalid_argument, "damp_growth = ",
                 options.damp_growth, ": expected > 1");
+    VQLIB_CHECK(options.act_order_unit >= 1, invalid_argument, "act_order_unit = ",
+                options.act_order_unit, ": expected >= 1");
     using Scalar = typename Derived::Scalar;
     if constexpr (std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>) {
         return detail::prepare_hessian_impl<Scalar>(H_in, options);

@@ -10,12 +10,26 @@
 // quantizes them (e.g. INT8 with one scale per codebook). Each solver step looks up, for every
 // row, the nearest codeword under the chosen metric.
 //
+// Act-order (HessianOptions::act_order with act_order_unit = D): the solver visits the D-column
+// vectors by descending diagonal of H. Codebook tiles stay the original column groups (GPTQ's
+// static groups), so the layer and its decode are unchanged: a group's codebooks are fitted at
+// the start of the first block that reaches one of its columns, from the working weights as they
+// stand then.
+//
+// Blockwise normalization inside the solve (GPTVQ App. H, VqOptions::normalization): when a
+// column group is fitted, its R x c weights are normalized per row and sub-block of bs columns
+// (codebook/blockwise_normalization.hpp); the codebooks are fitted to the normalized vectors
+// (each weighted by its squared scale, so that the fit minimizes the error of the weights
+// themselves), and every lookup divides the current, updated vector by its fixed scale s and
+// stores c * s. (The reference normalizes a block once and looks up stale copies: docs/gptvq.md.)
+//
 // Metrics and weights follow docs/gptvq.md:
 //   lookup  : euclidean | inverse_u (1/U_jj, the reference) | inverse_u_squared (1/U_jj^2, OBS
 //             diagonal) | exact (M = (U_PP^T U_PP)^-1, the exact joint OBS metric)
 //   init    : none | u (U_jj, the reference code) | inverse_u (1/U_jj, the paper and AIMET)
 #include <vqlib/backend/assignment.hpp>
 #include <vqlib/backend/cpu_assignment.hpp>
+#include <vqlib/codebook/blockwise_normalization.hpp>
 #include <vqlib/core/error.hpp>
 #include <vqlib/core/half.hpp>
 #include <vqlib/core/threading.hpp>
@@ -28,6 +42,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -47,6 +62,13 @@ struct VqOptions {
     Index columns_per_group = 256;
     LookupMetric lookup = LookupMetric::inverse_u;
     InitWeighting init_weighting = InitWeighting::u;
+    /// Blockwise normalization inside the solve (none by default). block_size must be a multiple
+    /// of dim and divide the column group; the offsets are stored as fp16 (VqLayer's accounting).
+    std::optional<BlockwiseNormalizationOptions> normalization{};
+    /// With normalization: weight each vector's fit by its squared scale (the error of a weight
+    /// is s times the error of its normalized value). false fits the normalized vectors as they
+    /// are, as the reference does.
+    bool scale_weighted_fit = true;
 };
 
 /// Fits K centroids (K x D) to points (N x D) with per-coordinate weights (N x D, or 0 x 0 for
@@ -115,14 +137,25 @@ public:
     void begin(const SolveSetup& setup) {
         const Index R = setup.W_input.rows();
         const Index C = setup.W_input.cols();
-        for (std::size_t k = 0; k < setup.perm.size(); ++k)
-            VQLIB_CHECK(setup.perm[k] == static_cast<Index>(k), invalid_argument,
-                        "act_order = true: GPTVQ codebook tiles follow the original column order; "
-                        "disable act-order for vector quantization");
+        const Index D = options_.dim;
+        VQLIB_CHECK(static_cast<Index>(setup.perm.size()) == C, shape_error, "the solver order has ",
+                    setup.perm.size(), " columns: expected C = ", C);
+        // The solver may reorder whole vectors (act-order with act_order_unit = dim), never split one.
+        for (Index k = 0; k < C; ++k) {
+            const Index p = setup.perm[static_cast<std::size_t>(k)];
+            const Index first = setup.perm[static_cast<std::size_t>(k - k % D)];
+            VQLIB_CHECK(first % D == 0 && p == first + k % D, invalid_argument,
+                        "act-order moved column ", p, " to solver position ", k,
+                        ": GPTVQ's vectors are D = ", D, " consecutive columns; prepare the "
+                        "Hessian with HessianOptions::act_order_unit = ", D);
+        }
+        perm_ = setup.perm;
+        position_.assign(static_cast<std::size_t>(C), 0);
+        for (Index k = 0; k < C; ++k) position_[static_cast<std::size_t>(perm_[static_cast<std::size_t>(k)])] = k;
         VqLayout L;
         L.rows = R;
         L.cols = C;
-        L.dim = options_.dim;
+        L.dim = D;
         L.k = options_.k;
         const Index l = options_.weights_per_codebook;
         Index c = options_.columns_per_group;
@@ -154,20 +187,39 @@ public:
         layer_.codebook_bits = storage_.entry_bits();
         layer_.codebook_scale_bits = storage_.scale_bits();
         layer_.codebook_scale_count = storage_.scales_for(L.bands()) * L.column_groups();
+        if (options_.normalization) {
+            const BlockwiseNormalizationOptions& n = *options_.normalization;
+            const BlockwiseNormalizer check(n);  // validates block_size and bits
+            VQLIB_CHECK(n.block_size % D == 0 && c % n.block_size == 0, shape_error,
+                        "normalization.block_size = ", n.block_size, ": expected a multiple of dim = ",
+                        D, " that divides the column group of ", c, " columns");
+            VQLIB_CHECK(n.offset_storage == ScaleStorage::fp16, invalid_argument,
+                        "normalization.offset_storage = fp32: expected fp16 (VqLayer stores each "
+                        "sub-block column's offset and step as fp16)");
+            layer_.scale_block = n.block_size;
+            layer_.normalization_bits = n.bits;
+            layer_.scales.setOnes(R, C / n.block_size);
+        }
+        fitted_.assign(static_cast<std::size_t>(L.column_groups()), false);
     }
 
     void begin_block(const BlockView& block) {
         const VqLayout& L = layer_.layout;
-        const Index c = L.columns_per_group;
-        const Index first = (block.begin + c - 1) / c * c;
-        for (Index col0 = first; col0 < block.end; col0 += c) fit_group(block, col0);
+        // Every column group first reached by this block, in the order the block reaches them.
+        for (Index k = block.begin; k < block.end; k += L.dim) {
+            const Index cg = perm_[static_cast<std::size_t>(k)] / L.columns_per_group;
+            if (fitted_[static_cast<std::size_t>(cg)]) continue;
+            fit_group(block, cg);
+            fitted_[static_cast<std::size_t>(cg)] = true;
+        }
     }
 
     void quantize(const StepView& step, Index row_begin, ConstMatrixRef w, MatrixRef q) {
         const VqLayout& L = layer_.layout;
         const Index D = L.dim;
-        const Index v = step.column / D;
-        const Index cg = step.column / L.columns_per_group;
+        const Index column = perm_[static_cast<std::size_t>(step.column)];  // original column
+        const Index v = column / D;
+        const Index cg = column / L.columns_per_group;
         const Index rows = w.rows();
         std::vector<float> weights;
         MatrixXf transform;  // exact metric: Euclidean distances of the rows (w - c) U_PP^-1
@@ -190,6 +242,17 @@ public:
             break;
         }
         }
+        // With normalization, a row's vector is looked up as w / s (s its sub-block's scale; every
+        // metric above scales by s^2 for the whole row, so the nearest centroid is the same) and
+        // stored as c * s.
+        const bool normalized = layer_.scale_block > 0;
+        const Index scale_col = normalized ? column / layer_.scale_block : 0;
+        MatrixXf scaled;
+        if (normalized) {
+            scaled.resize(rows, D);
+            for (Index i = 0; i < rows; ++i) scaled.row(i) = w.row(i) / layer_.scales(row_begin + i, scale_col);
+        }
+        const ConstMatrixRef points_in = normalized ? ConstMatrixRef(scaled) : w;
         std::vector<std::int32_t> best(static_cast<std::size_t>(rows));
         // Rows of one band share a codebook: look them up band segment by band segment.
         for (Index r = 0; r < rows;) {
@@ -198,19 +261,22 @@ public:
             const auto book = std::as_const(layer_).codebook(L.codebook_of(row_begin + r, cg));
             std::span<std::int32_t> out(best.data() + r, static_cast<std::size_t>(end - r));
             if (options_.lookup == LookupMetric::exact) {
-                const MatrixXf points = w.middleRows(r, end - r) * transform;
+                const MatrixXf points = points_in.middleRows(r, end - r) * transform;
                 const MatrixXf centroids = book * transform;
                 assign_.nearest_centroid(points, centroids, Weights{}, out);
             } else {
                 const Weights metric = weights.empty()
                                            ? Weights{}
                                            : Weights::per_coordinate(std::span<const float>(weights));
-                assign_.nearest_centroid(w.middleRows(r, end - r), book, metric, out);
+                assign_.nearest_centroid(points_in.middleRows(r, end - r), book, metric, out);
             }
             for (Index i = r; i < end; ++i) {
                 const std::int32_t idx = best[static_cast<std::size_t>(i)];
                 layer_.indices(row_begin + i, v) = static_cast<std::uint16_t>(idx);
-                q.row(i) = book.row(idx);
+                if (normalized)
+                    q.row(i) = book.row(idx) * layer_.scales(row_begin + i, scale_col);
+                else
+                    q.row(i) = book.row(idx);
             }
             r = end;
         }
@@ -223,32 +289,54 @@ public:
     const Assign& assignment() const { return assign_; }
 
 private:
-    void fit_group(const BlockView& block, Index col0) {
+    /// Fits the codebooks of column group cg (original columns [cg*c, (cg+1)*c)) on the working
+    /// weights of the block start, read at their solver positions.
+    void fit_group(const BlockView& block, Index cg) {
         const VqLayout& L = layer_.layout;
         const Index D = L.dim;
-        const Index chunks_per_row = L.columns_per_group / D;
+        const Index c = L.columns_per_group;
+        const Index col0 = cg * c;
+        const Index chunks_per_row = c / D;
         const Index n = L.rows_per_codebook * chunks_per_row;
-        const Index cg = col0 / L.columns_per_group;
+        const auto pos = [&](Index col) { return position_[static_cast<std::size_t>(col)]; };
+        // The group's weights in original column order (vectors stay whole in solver order).
+        MatrixXf tile(L.rows, c);
+        for (Index jj = 0; jj < c; jj += D) tile.middleCols(jj, D) = block.W.middleCols(pos(col0 + jj), D);
+        const bool normalized = layer_.scale_block > 0;
+        if (normalized) {
+            NormalizedBlock nb = BlockwiseNormalizer(*options_.normalization).normalize(tile);
+            const Index bs = layer_.scale_block;
+            layer_.scales.middleCols(col0 / bs, c / bs) = nb.scales.scales;
+            tile = std::move(nb.weights);
+        }
         const bool weighted = options_.init_weighting != InitWeighting::none;
-        MatrixXf weights;
+        const bool scale_weights = normalized && options_.scale_weighted_fit;
+        // Vector n = (local row, chunk jj): coordinate j sits in column col0 + jj*D + j.
+        Eigen::MatrixXf omega;  // chunks_per_row x D: the init weight of each coordinate
         if (weighted) {
-            // Vector n = (local row, chunk jj): coordinate j sits in column col0 + jj*D + j.
-            weights.resize(n, D);
-            for (Index jj = 0; jj < chunks_per_row; ++jj) {
+            omega.resize(chunks_per_row, D);
+            for (Index jj = 0; jj < chunks_per_row; ++jj)
                 for (Index j = 0; j < D; ++j) {
-                    const float u = block.U(col0 + jj * D + j, col0 + jj * D + j);
-                    const float omega = options_.init_weighting == InitWeighting::u ? u : 1.0f / u;
-                    for (Index rl = 0; rl < L.rows_per_codebook; ++rl)
-                        weights(rl * chunks_per_row + jj, j) = omega;
+                    const Index p = pos(col0 + jj * D + j);
+                    const float u = block.U(p, p);
+                    omega(jj, j) = options_.init_weighting == InitWeighting::u ? u : 1.0f / u;
                 }
-            }
         }
         parallel_for(L.bands(), [&](Index band) {
             MatrixXf points(n, D);
+            MatrixXf weights;
+            if (weighted || scale_weights) weights.setOnes(n, D);
             for (Index rl = 0; rl < L.rows_per_codebook; ++rl) {
                 const Index r = band * L.rows_per_codebook + rl;
-                for (Index jj = 0; jj < chunks_per_row; ++jj)
-                    points.row(rl * chunks_per_row + jj) = block.W.block(r, col0 + jj * D, 1, D);
+                for (Index jj = 0; jj < chunks_per_row; ++jj) {
+                    const Index at = rl * chunks_per_row + jj;
+                    points.row(at) = tile.block(r, jj * D, 1, D);
+                    if (weighted) weights.row(at) = omega.row(jj);
+                    if (scale_weights) {
+                        const float s = layer_.scales(r, (col0 + jj * D) / layer_.scale_block);
+                        weights.row(at) *= s * s;
+                    }
+                }
             }
             const MatrixXf centroids = fitter_(points, weights, L.k);
             VQLIB_CHECK(centroids.rows() == L.k && centroids.cols() == D, shape_error,
@@ -265,6 +353,9 @@ private:
     Storage storage_;
     Assign assign_;
     VqLayer layer_;
+    Permutation perm_;                // solver position -> original column
+    std::vector<Index> position_;     // original column -> solver position
+    std::vector<bool> fitted_;        // per column group
 };
 
 }  // namespace vqlib
