@@ -24,6 +24,10 @@ void add_gptvq_methods(std::vector<Method>& out) {
             {"-noupdate", "no codebook update", [](GptvqConfig& c) { c.codebook_update.method = CodebookUpdateMethod::none; }},
             {"-diagonal", "diagonal error update", [](GptvqConfig& c) { c.update = ErrorUpdateKind::diagonal; }},
             {"-invu", "lookups weighted by 1/U_jj", [](GptvqConfig& c) { c.vq.lookup = LookupMetric::inverse_u; }},
+            {"-act-invu", "act-order, lookups weighted by 1/U_jj", [](GptvqConfig& c) {
+                 c.hessian.act_order = true;
+                 c.vq.lookup = LookupMetric::inverse_u;
+             }},
         };
         for (const Variant& v : variants) {
             GptvqConfig config = gptvq_presets::paper(2, 2.125, true);
@@ -32,6 +36,41 @@ void add_gptvq_methods(std::vector<Method>& out) {
                            config.name + ", Hadamard incoherence, " + v.what,
                            rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
         }
+    }
+    // Act-order over whole vectors and the paper's scaled configurations (blockwise normalization
+    // inside the solve, tiles twice as large), each alone and under incoherence processing.
+    {
+        struct Extra {
+            const char* label;
+            Index dim;
+            double bpv;
+            bool scaled;
+            bool act;
+        };
+        const Extra extras[] = {
+            {"2d-2.125-best-act", 2, 2.125, false, true},     {"2d-2.125-best-scaled", 2, 2.125, true, false},
+            {"2d-2.125-best-scaled-act", 2, 2.125, true, true}, {"4d-2.125-best-act", 4, 2.125, false, true},
+            {"2d-2.25-best-scaled-act", 2, 2.25, true, true},   {"2d-3.125-best-act", 2, 3.125, false, true},
+            {"2d-3.125-best-scaled-act", 2, 3.125, true, true},
+        };
+        for (const Extra& e : extras) {
+            GptvqConfig config = e.scaled ? gptvq_presets::paper_scaled(e.dim, e.bpv) : gptvq_presets::paper(e.dim, e.bpv);
+            config.hessian.act_order = e.act;
+            if (e.act) config.name += ", act-order";
+            out.push_back({std::string("gptvq-") + e.label, "gptvq", config.name,
+                           direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
+            out.push_back({std::string("gptvq-") + e.label + "-had", "gptvq", config.name + ", Hadamard incoherence",
+                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
+        }
+    }
+    // SVD codebook compression (1-D, App. G): twice the codebooks at the INT8 presets' rate.
+    for (double bpv : {2.125, 3.125}) {
+        const GptvqConfig config = gptvq_presets::paper_svd(bpv);
+        const std::string label = std::string("gptvq-1d-") + (bpv == 2.125 ? "2.125" : "3.125") + "-best-svd";
+        out.push_back({label, "gptvq", config.name,
+                       direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
+        out.push_back({label + "-had", "gptvq", config.name + ", Hadamard incoherence",
+                       rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
     }
     for (const Row& r : rows) {
         for (bool best : {false, true}) {

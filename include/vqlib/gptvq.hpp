@@ -18,6 +18,7 @@
 #include <vqlib/quantizers/vq_codebook_update.hpp>
 #include <vqlib/formats/vq_layer.hpp>
 #include <vqlib/quantizers/vq_quantizer.hpp>
+#include <vqlib/quantizers/vq_svd_codebooks.hpp>
 #include <vqlib/solver/block_solver.hpp>
 #include <vqlib/solver/result.hpp>
 
@@ -67,6 +68,9 @@ struct GptvqConfig {
     GptvqCodebookStorage codebooks{};
     ErrorUpdateKind update = ErrorUpdateKind::diagonal;
     CodebookUpdateOptions codebook_update{};
+    /// SVD codebook compression (1-D only, App. G): after the sweep, the codebooks are factored
+    /// (quantizers/vq_svd_codebooks.hpp) and the codebook update and storage work on U''.
+    std::optional<SvdCodebookOptions> svd{};
     HessianOptions hessian{};
     SolverOptions solver{};
 };
@@ -150,7 +154,13 @@ GptvqResult gptvq(ConstMatrixRef W, const Eigen::MatrixBase<DerivedH>& H,
     out.update = config.update;
     out.record(prepared);
     const MatrixXd Hd = H.template cast<double>();
-    auto requantize = [&](VqLayer& layer) { requantize_codebooks(layer, policies.storage); };
+    if (config.svd) factor_codebooks_svd(out.layer, *config.svd);
+    auto requantize = [&](VqLayer& layer) {
+        if (config.svd)
+            SvdFactoredStorage{*config.svd}(layer);
+        else
+            requantize_codebooks(layer, policies.storage);
+    };
     out.codebook_update = update_codebooks(out.layer, W, Hd, config.codebook_update, requantize);
     out.Q = out.layer.dequantize();
     out.proxy_loss = out.codebook_update.loss_after;
@@ -287,6 +297,23 @@ inline GptvqConfig paper_scaled(Index dim, double bits_per_value, bool best_choi
                                                        .offset_storage = ScaleStorage::fp16};
     c.vq.scale_weighted_fit = best_choices;
     c.name += ", scaled";
+    return c;
+}
+
+/// SVD codebook compression (App. G) at the paper's 1-D rates: paper(1, bits_per_value) with
+/// half the weights per codebook and each codebook of K entries stored as r = K/2 INT8
+/// coefficients in one shared fp16 basis (rho = 0.5, the paper's ablation), the coefficients
+/// sharing one fp16 scale per layer: the codebook bits per weight of the INT8 preset, twice the
+/// codebooks.
+inline GptvqConfig paper_svd(double bits_per_value, bool best_choices = true) {
+    GptvqConfig c = paper(1, bits_per_value, best_choices);
+    c.vq.weights_per_codebook /= 2;
+    SvdCodebookOptions svd;
+    svd.rank_fraction = 0.5;
+    svd.u_quantization = IntegerCodebookOptions{8, CodebookScaleScope::shared, ScaleStorage::fp16};
+    svd.factor_storage = ScaleStorage::fp16;
+    c.svd = svd;
+    c.name += ", SVD codebooks (rank K/2)";
     return c;
 }
 

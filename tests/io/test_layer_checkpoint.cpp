@@ -48,6 +48,8 @@ const std::map<std::string, vqlib::io::QuantizedLayer>& recipe_layers() {
         fp8.groups.size = 64;
         out.emplace("blocks.0.fp8", vqlib::gptq(W, H, fp8).layer);
         out.emplace("blocks.0.gptvq", vqlib::gptvq(W, H, vqlib::gptvq_presets::best(2, 2, 1024)).layer);
+        out.emplace("blocks.0.gptvq_scaled", vqlib::gptvq(W, H, vqlib::gptvq_presets::paper_scaled(2, 2.125)).layer);
+        out.emplace("blocks.0.gptvq_svd", vqlib::gptvq(W, H, vqlib::gptvq_presets::paper_svd(2.125)).layer);
         auto vptq = vqlib::vptq_presets::make(4, 64, 16, 2.0, 2, 16, 2);
         vptq.enable_norm = true;
         out.emplace("blocks.0.vptq", vqlib::vptq(W, H, vptq).layer);
@@ -123,6 +125,10 @@ TEST_CASE("a layer checkpoint reloads every layer format bit for bit", "[io][lay
     CHECK(vptq.perm == std::get<vqlib::VptqLayer>(recipe_layers().at("blocks.0.vptq")).perm);
     CHECK(vptq.layout.has_outliers());
     CHECK(vptq.layout.has_residual());
+    const auto& svd = std::get<vqlib::VqLayer>(loaded.at("blocks.0.gptvq_svd"));
+    CHECK(svd.codebook_rank() == 2);
+    CHECK(svd.basis == std::get<vqlib::VqLayer>(recipe_layers().at("blocks.0.gptvq_svd")).basis);
+    CHECK(std::get<vqlib::VqLayer>(loaded.at("blocks.0.gptvq_scaled")).scale_block == 64);
     const auto& pvq = std::get<vqlib::PvqLayer<unsigned __int128>>(loaded.at("blocks.0.pvq"));
     CHECK(pvq.indices == std::get<vqlib::PvqLayer<unsigned __int128>>(recipe_layers().at("blocks.0.pvq")).indices);
     CHECK(pvq.incoherence.has_value());
@@ -159,6 +165,16 @@ TEST_CASE("a layer checkpoint refuses damaged entries by name", "[io][layer_chec
         e.entry("blocks.0.int4")["kind"] = "int";
         e.entry("blocks.0.int4")["groups"] = 3;
         require_refused(e.edited(), "field 'groups' = 3: expected 2");
+    }
+    SECTION("SVD-factored GPTVQ codebooks: the basis and its fields") {
+        Editable e("blocks.0.gptvq_svd");
+        auto f = e.file;
+        f.tensors.erase("blocks.0.gptvq_svd.basis");
+        require_refused(f, "tensor 'blocks.0.gptvq_svd.basis' is missing");
+        e.entry("blocks.0.gptvq_svd")["codebook_rank"] = 5;
+        require_refused(e.edited(), "field 'codebook_rank' = 5: expected an integer in [1, 4]");
+        e.entry("blocks.0.gptvq_svd")["codebook_rank"] = 1;
+        require_refused(e.edited(), "tensor 'blocks.0.gptvq_svd.basis'");
     }
     SECTION("tensors: missing, wrong dtype or shape, values out of range") {
         Editable e("blocks.0.int3");

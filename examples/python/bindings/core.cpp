@@ -37,6 +37,8 @@ void register_core(py::module_& m) {
         def_fields_init<HessianOptions>(c, "HessianOptions");
         field(c, "percdamp", &HessianOptions::percdamp, "relative damping (GPTQ: 0.01)");
         field(c, "act_order", &HessianOptions::act_order, "columns by descending diag(H)");
+        field(c, "act_order_unit", &HessianOptions::act_order_unit,
+              "columns moved together by act-order (GPTVQ: its vector dimension)");
         field(c, "damp_growth", &HessianOptions::damp_growth);
         field(c, "max_percdamp", &HessianOptions::max_percdamp);
         field(c, "symmetry_tolerance", &HessianOptions::symmetry_tolerance);

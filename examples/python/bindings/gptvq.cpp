@@ -81,6 +81,24 @@ void register_gptvq(py::module_& m) {
         .value("none", CodebookUpdateMethod::none)
         .value("adam", CodebookUpdateMethod::adam)
         .value("least_squares", CodebookUpdateMethod::least_squares);
+    py::enum_<ScaleNorm>(m, "ScaleNorm")
+        .value("max_abs", ScaleNorm::max_abs)
+        .value("l2", ScaleNorm::l2)
+        .value("l1", ScaleNorm::l1);
+    py::enum_<ScaleDomain>(m, "ScaleDomain")
+        .value("log10", ScaleDomain::log10)
+        .value("linear", ScaleDomain::linear);
+    {
+        py::class_<BlockwiseNormalizationOptions> c(m, "BlockwiseNormalizationOptions",
+                                                    "GPTVQ's blockwise normalization (App. H).");
+        def_fields_init<BlockwiseNormalizationOptions>(c, "BlockwiseNormalizationOptions");
+        field(c, "block_size", &BlockwiseNormalizationOptions::block_size);
+        field(c, "bits", &BlockwiseNormalizationOptions::bits);
+        field(c, "norm", &BlockwiseNormalizationOptions::norm);
+        field(c, "domain", &BlockwiseNormalizationOptions::domain);
+        field(c, "offset_storage", &BlockwiseNormalizationOptions::offset_storage);
+        def_repr<BlockwiseNormalizationOptions>(c, "BlockwiseNormalizationOptions");
+    }
     {
         py::class_<VqOptions> c(m, "VqOptions", "GPTVQ's vector and codebook layout.");
         def_fields_init<VqOptions>(c, "VqOptions");
@@ -90,6 +108,8 @@ void register_gptvq(py::module_& m) {
         field(c, "columns_per_group", &VqOptions::columns_per_group);
         field(c, "lookup", &VqOptions::lookup);
         field(c, "init_weighting", &VqOptions::init_weighting);
+        ref_field(c, "normalization", &VqOptions::normalization);
+        field(c, "scale_weighted_fit", &VqOptions::scale_weighted_fit);
         def_repr<VqOptions>(c, "VqOptions");
     }
     {
@@ -125,6 +145,16 @@ void register_gptvq(py::module_& m) {
         .def_readonly("kept", &CodebookUpdateStats::kept)
         .def_readonly("seconds", &CodebookUpdateStats::seconds);
     {
+        py::class_<SvdCodebookOptions> c(m, "SvdCodebookOptions",
+                                         "SVD codebook compression of 1-D codebooks (App. G).");
+        def_fields_init<SvdCodebookOptions>(c, "SvdCodebookOptions");
+        field(c, "rank_fraction", &SvdCodebookOptions::rank_fraction);
+        ref_field(c, "u_quantization", &SvdCodebookOptions::u_quantization);
+        field(c, "rows_per_shared_scale", &SvdCodebookOptions::rows_per_shared_scale);
+        field(c, "factor_storage", &SvdCodebookOptions::factor_storage);
+        def_repr<SvdCodebookOptions>(c, "SvdCodebookOptions");
+    }
+    {
         py::class_<GptvqConfig> c(m, "GptvqConfig", "GPTVQ's configuration (gptvq.hpp).");
         def_fields_init<GptvqConfig>(c, "GptvqConfig");
         field(c, "name", &GptvqConfig::name);
@@ -133,6 +163,7 @@ void register_gptvq(py::module_& m) {
         field(c, "codebooks", &GptvqConfig::codebooks);
         field(c, "update", &GptvqConfig::update);
         field(c, "codebook_update", &GptvqConfig::codebook_update);
+        ref_field(c, "svd", &GptvqConfig::svd);
         field(c, "hessian", &GptvqConfig::hessian);
         field(c, "solver", &GptvqConfig::solver);
         def_repr<GptvqConfig>(c, "GptvqConfig");
@@ -161,6 +192,9 @@ void register_gptvq(py::module_& m) {
                 "indices (rows x cols/D, uint16)")
             .def_property_readonly(
                 "scales", [](py::handle self) { return view_of(self.cast<const VqLayer&>().scales, self); })
+            .def_property_readonly(
+                "basis", [](py::handle self) { return view_of(self.cast<const VqLayer&>().basis, self); },
+                "SVD-factored codebooks: the shared basis V' (rank x K; empty otherwise)")
             .def_readonly("scale_block", &VqLayer::scale_block)
             .def_readonly("codebook_bits", &VqLayer::codebook_bits);
     }
@@ -185,6 +219,17 @@ void register_gptvq(py::module_& m) {
         "GPTVQ with a PreparedHessian (gptvq_prepare_hessian(H, config)) shared by the linears "
         "that read the same input; H is still needed by the codebook update.");
 
+    m.def(
+        "gptvq_prepare_hessian",
+        [](py::handle H, const GptvqConfig& config) {
+            return visit_matrix(H, "H", [&](const auto& h) {
+                py::gil_scoped_release release;
+                return gptvq_prepare_hessian(h, config);
+            });
+        },
+        py::arg("H"), py::arg("config"),
+        "prepare_hessian(H, config.hessian) with act-order (when on) moving whole vectors.");
+
     auto presets = m.def_submodule(
         "gptvq_presets", "GPTVQ presets: (dim, bits_per_dim, weights_per_codebook), as in C++.");
     presets.def("reference_compatible", &gptvq_presets::reference_compatible, py::arg("dim"),
@@ -192,6 +237,10 @@ void register_gptvq(py::module_& m) {
     presets.def("best", &gptvq_presets::best, py::arg("dim"), py::arg("bits_per_dim"),
                 py::arg("weights_per_codebook"));
     presets.def("paper", &gptvq_presets::paper, py::arg("dim"), py::arg("bits_per_value"),
+                py::arg("best_choices") = true);
+    presets.def("paper_scaled", &gptvq_presets::paper_scaled, py::arg("dim"),
+                py::arg("bits_per_value"), py::arg("best_choices") = true);
+    presets.def("paper_svd", &gptvq_presets::paper_svd, py::arg("bits_per_value"),
                 py::arg("best_choices") = true);
     presets.def("centroids_for", &gptvq_presets::centroids_for, py::arg("dim"),
                 py::arg("bits_per_dim"));

@@ -83,10 +83,16 @@ def test_prepared_hessian_is_shared_without_changing_results(small):
     assert vqlib.gptq(W, H, config).proxy_loss == vqlib.proxy_loss(W, direct.Q, H)
     config.loss = vqlib.LossEvaluation.none
     assert np.isnan(vqlib.gptq(W, H, config).proxy_loss)
-    # GPTVQ takes the same preparation (without act-order, which its tiles do not follow).
+    # GPTVQ takes the same preparation; with act-order, one that keeps its vectors whole.
     gconfig = vqlib.gptvq_presets.best(2, 2, 1024)
     gprepared = vqlib.prepare_hessian(H, gconfig.hessian)
     assert np.array_equal(vqlib.gptvq(W, H, gprepared, gconfig).Q, vqlib.gptvq(W, H, gconfig).Q)
+    gconfig.hessian.act_order = True
+    gprepared = vqlib.gptvq_prepare_hessian(H, gconfig)
+    assert gprepared.perm != list(range(256))
+    assert np.array_equal(vqlib.gptvq(W, H, gprepared, gconfig).Q, vqlib.gptvq(W, H, gconfig).Q)
+    with pytest.raises(vqlib.InvalidArgumentError, match="act_order_unit = 2"):
+        vqlib.gptvq(W, H, vqlib.prepare_hessian(H, gconfig.hessian), gconfig)
 
 
 def test_round_to_nearest_and_scalar_layer(small):
@@ -104,6 +110,34 @@ def test_round_to_nearest_and_scalar_layer(small):
     assert np.array_equal(q.astype(np.float32), gptq.Q)
     assert gptq.bits_per_weight == layer.bits_per_weight()
     assert gptq.stats.steps == 256 and gptq.seconds > 0
+
+
+def test_gptvq_scaled_configuration(small):
+    W, H, _ = small
+    config = vqlib.gptvq_presets.paper_scaled(2, 2.125)
+    assert config.vq.normalization.block_size == 64 and config.vq.weights_per_codebook == 4096
+    r = vqlib.gptvq(W, H, config)
+    assert r.layer.scale_block == 64 and r.layer.scales.shape == (64, 4)
+    assert np.array_equal(r.layer.dequantize(), r.Q)
+    config.vq.normalization.block_size = 48
+    with pytest.raises(vqlib.ShapeError, match="normalization.block_size = 48"):
+        vqlib.gptvq(W, H, config)
+    config.vq.normalization = None
+    assert vqlib.gptvq(W, H, config).layer.scale_block == 0
+
+
+def test_gptvq_svd_codebooks(small):
+    W, H, _ = small
+    config = vqlib.gptvq_presets.paper_svd(2.125)
+    assert config.svd.rank_fraction == 0.5 and config.svd.u_quantization.bits == 8
+    r = vqlib.gptvq(W, H, config)
+    assert r.layer.basis.shape == (2, 4)
+    assert np.array_equal(r.layer.dequantize(), r.Q)
+    config.svd.rank_fraction = 0.1
+    with pytest.raises(vqlib.InvalidArgumentError, match="rank_fraction = 0.1"):
+        vqlib.gptvq(W, H, config)
+    config.svd = None
+    assert vqlib.gptvq(W, H, config).layer.basis.size == 0
 
 
 def test_gptvq_layer_and_decode_kernel(small):

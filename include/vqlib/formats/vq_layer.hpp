@@ -52,6 +52,13 @@ struct VqLayer {
     int codebook_scale_bits = 0;
     Index codebook_scale_count = 0;
     int normalization_bits = 4;
+    /// SVD-factored codebooks (GPTVQ App. G, 1-D): with a basis V' (r x K, r >= 1), codebook g
+    /// is stored as row g of U'' (r entries at codebook_bits, with the integer scales above) and
+    /// is U''_g V'; `codebooks` holds those products. Empty: every entry is stored.
+    MatrixXf basis;
+    int basis_bits = 16;
+
+    Index codebook_rank() const { return basis.rows(); }
 
     Index rows() const { return layout.rows; }
     Index cols() const { return layout.cols; }
@@ -80,7 +87,7 @@ struct VqLayer {
     }
 
     /// Indices at ceil(log2 K) bits per vector; codebooks at codebook_bits per entry (16 when
-    /// stored as fp16) plus codebook_scale_count scales of codebook_scale_bits (integer
+    /// stored as fp16; SVD-factored: U'' and V' as above) plus codebook_scale_count scales of codebook_scale_bits (integer
     /// codebooks); normalization codes at normalization_bits per (row, block) plus a 16-bit
     /// offset and step per block column. The paper's bpv counts only indices and codebook
     /// entries.
@@ -88,8 +95,12 @@ struct VqLayer {
         BitsBreakdown b;
         b.weights = rows() * cols();
         b.codes = static_cast<double>(rows() * layout.vectors_per_row()) * layout.index_bits();
-        const double entries = static_cast<double>(codebooks.size());
-        b.codebooks = entries * codebook_bits;
+        if (codebook_rank() > 0) {
+            b.codebooks = static_cast<double>(layout.codebook_count() * codebook_rank()) * codebook_bits +
+                          static_cast<double>(basis.size()) * basis_bits;
+        } else {
+            b.codebooks = static_cast<double>(codebooks.size()) * codebook_bits;
+        }
         b.parameters += static_cast<double>(codebook_scale_count) * codebook_scale_bits;
         if (scale_block > 0) {
             b.parameters += static_cast<double>(scales.size()) * normalization_bits;

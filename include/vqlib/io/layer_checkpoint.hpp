@@ -14,6 +14,7 @@
 //     exponent_bits, mantissa_bits, bias, specials)
 //   kind "vq" (VqLayer): codebooks F32 [codebook_count * k, dim], indices U16 [rows, cols / dim],
 //     scales F32 [rows, cols / scale_block] when scale_block > 0; the layout and bit widths
+//     (SVD-factored codebooks: basis F32 [codebook_rank, k * dim], fields codebook_rank, basis_bits)
 //   kind "vptq" (VptqLayer): centroids F32 [group_num * k, v], indices U32, and res_centroids,
 //     res_indices, outlier_centroids, outlier_indices, perm I64, weight_scale, weight_bias F32
 //     where the layout has them; the layout fields
@@ -89,6 +90,7 @@ public:
                     ": expected a JSON object");
     }
 
+    bool has(const char* key) const { return entry_.find(key) != entry_.end(); }
     const json& at(const char* key) const {
         const auto it = entry_.find(key);
         VQLIB_CHECK(it != entry_.end(), io_error, where_, ": field '", key, "' is missing");
@@ -405,6 +407,11 @@ inline json write_vq(TensorWriter& out, const VqLayer& layer) {
                   {"codebook_scale_bits", layer.codebook_scale_bits},
                   {"codebook_scale_count", layer.codebook_scale_count},
                   {"normalization_bits", layer.normalization_bits}};
+    if (layer.codebook_rank() > 0) {
+        entry["codebook_rank"] = layer.codebook_rank();
+        entry["basis_bits"] = layer.basis_bits;
+        out.matrix("basis", layer.basis);
+    }
     out.matrix("codebooks", layer.codebooks);
     out.put("indices", code_tensor(layer.indices, 16));
     if (layer.scale_block > 0) out.matrix("scales", layer.scales);
@@ -435,6 +442,11 @@ inline VqLayer read_vq(const EntryReader& e, const TensorReader& in) {
     layer.codebook_scale_bits = static_cast<int>(e.integer("codebook_scale_bits", 0, 32));
     layer.codebook_scale_count = static_cast<Index>(e.integer("codebook_scale_count", 0, std::int64_t{1} << 40));
     layer.normalization_bits = static_cast<int>(e.integer("normalization_bits", 0, 32));
+    if (e.has("codebook_rank")) {  // SVD-factored codebooks (absent: full codebooks)
+        const auto rank = static_cast<Index>(e.integer("codebook_rank", 1, L.k));
+        layer.basis_bits = static_cast<int>(e.integer("basis_bits", 1, 32));
+        layer.basis = in.matrix("basis", rank, L.k * L.dim);
+    }
     layer.codebooks = in.matrix("codebooks", L.codebook_count() * L.k, L.dim);
     layer.indices = read_codes(in, "indices", L.rows, L.vectors_per_row(), 16);
     for (Index v = 0; v < layer.indices.cols(); ++v)

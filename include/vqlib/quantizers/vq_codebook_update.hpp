@@ -14,6 +14,9 @@
 //    plus one float32 R x C x C product per sweep (the gradient E H is carried in float32: its
 //    rounding perturbs the solution at float32 noise, and every loss that decides is float64),
 //    where solving all groups jointly would cost O(R * C^2) scattered updates.
+// SVD-factored layers (layer.basis set, quantizers/vq_svd_codebooks.hpp): least squares solves
+// for each codebook's r coefficients in the shared basis, so every codebook stays U''_g V'; Adam
+// moves the entries freely and the requantization projects them back.
 // Either way `requantize(layer)` is called afterwards (e.g. INT8 codebooks), and the better of
 // the updated and the original codebooks (by L after requantization) is kept unless
 // `keep_if_worse` (the reference returns the update unconditionally). least_squares also tries
@@ -157,11 +160,15 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, const MatrixX
     const Index col0 = cg * c;
     const MatrixXd Hgg = H.block(col0, col0, c, c);
     MatrixXd dQ = MatrixXd::Zero(L.rows, c);
+    const bool factored = layer.codebook_rank() > 0;
+    const MatrixXd basis = layer.basis.cast<double>();  // r x (K D)
     parallel_for(L.bands(), [&](Index band) {
         const Index book = L.codebook_of(band * L.rows_per_codebook, cg);
         MatrixXd normal = MatrixXd::Zero(unknowns, unknowns);
         VectorXd rhs = VectorXd::Zero(unknowns);
-        MatrixXd T(c, unknowns);
+        // T costs 3 c * unknowns per row, the entry-wise scatter c^2: the cheaper one.
+        const bool scatter = unknowns > c;
+        MatrixXd T(scatter ? 0 : c, scatter ? 0 : unknowns);
         std::vector<Index> slot(static_cast<std::size_t>(c));
         std::vector<double> coef(static_cast<std::size_t>(c));
         const Index r0 = band * L.rows_per_codebook;
@@ -172,23 +179,46 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, const MatrixX
                 slot[s] = layer.indices(r, col / L.dim) * L.dim + col % L.dim;
                 coef[s] = layer.scale_block > 0 ? layer.scales(r, col / layer.scale_block) : 1.0;
             }
-            // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T (a gather of
-            // T's rows).
-            T.setZero();
-            for (Index i = 0; i < c; ++i)
-                T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * Hgg.col(i);
+            if (scatter) {
+                // Many unknowns (e.g. 4-D, K = 256: 1024 against 256 columns): normal += A_r^T
+                // H_gg A_r entry by entry, one D x D block of H_gg per pair of the row's vectors
+                // (a vector's D columns share one scale).
+                for (Index v1 = 0; v1 < c; v1 += L.dim) {
+                    const auto s1 = static_cast<std::size_t>(v1);
+                    for (Index v2 = 0; v2 < c; v2 += L.dim) {
+                        const auto s2 = static_cast<std::size_t>(v2);
+                        normal.block(slot[s1], slot[s2], L.dim, L.dim) +=
+                            (coef[s1] * coef[s2]) * Hgg.block(v1, v2, L.dim, L.dim);
+                    }
+                }
+            } else {
+                // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T (a gather of
+                // T's rows).
+                T.setZero();
+                for (Index i = 0; i < c; ++i)
+                    T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * Hgg.col(i);
+                for (Index i = 0; i < c; ++i) {
+                    const auto s = static_cast<std::size_t>(i);
+                    normal.row(slot[s]) += coef[s] * T.row(i);
+                }
+            }
             for (Index i = 0; i < c; ++i) {
                 const auto s = static_cast<std::size_t>(i);
-                normal.row(slot[s]) += coef[s] * T.row(i);
                 rhs[slot[s]] += coef[s] * static_cast<double>(EH(r, col0 + i));
             }
         }
+        // SVD-factored codebooks change only inside the basis' row space: entries = B^T u, so
+        // the unknowns become u's r coefficients (normal -> B normal B^T, rhs -> B rhs).
+        if (factored) {
+            normal = (basis * normal * basis.transpose()).eval();
+            rhs = (basis * rhs).eval();
+        }
         // A tiny ridge keeps unused centroids (and directions H does not see) where they are.
         const double trace = normal.diagonal().sum();
-        normal.diagonal().array() += trace > 0 ? 1e-9 * trace / static_cast<double>(unknowns) : 1.0;
+        normal.diagonal().array() += trace > 0 ? 1e-9 * trace / static_cast<double>(normal.rows()) : 1.0;
         Eigen::LLT<MatrixXd> llt(normal);
         if (llt.info() != Eigen::Success) return;
-        const VectorXd delta = llt.solve(rhs);
+        const VectorXd delta = factored ? VectorXd(basis.transpose() * llt.solve(rhs)) : VectorXd(llt.solve(rhs));
         if (!delta.allFinite()) return;
         auto entries = layer.codebook(book);
         for (Index k = 0; k < L.k; ++k)
