@@ -22,6 +22,8 @@
 
 #include <Eigen/Cholesky>
 
+#include <cstdint>
+
 namespace vqlib {
 
 /// Requantizes a factored layer's codebooks (see the header comment); a CodebookStorage-like
