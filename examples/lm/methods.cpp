@@ -28,7 +28,7 @@ const std::vector<EndToEndPreset>& end_to_end_presets() {
     static const std::vector<EndToEndPreset> table = {
         {"gptq", 2.125, "gptq-w2g128-act-had", "gptq_w2_g128"},
         {"gptq", 2.25, "gptq-w2g64-act-had", "gptq_w2_g64_sym"},
-        {"gptq", 3.125, "gptq-w3g128-act-had", nullptr},
+        {"gptq", 3.125, "gptq-graded-w2334g128-act-had", nullptr},
         {"gptq", 4.125, "gptq-w4g128-act-had", "gptq_w4_g128"},
         {"gptvq", 2.125, "gptvq-4d-2.125-best-act-had", "gptvq_4d_2b_gs65536"},
         {"gptvq", 2.25, "gptvq-2d-2.25-best-scaled-act-had", nullptr},
@@ -37,9 +37,9 @@ const std::vector<EndToEndPreset>& end_to_end_presets() {
         {"vptq", 2.125, "vptq-v4k256-had", nullptr},
         {"vptq", 3.125, "vptq-v2k64-had", nullptr},
         {"vptq", 4.125, "vptq-v2k256-had", nullptr},
-        {"pvq", 2.125, "pvq-d64-2.094-best", nullptr},
+        {"pvq", 2.125, "pvq-graded-a-2.094-best", nullptr},
         {"pvq", 2.25, "pvq-2.25-best", nullptr},
-        {"pvq", 3.125, "pvq-3.125-best", nullptr},
+        {"pvq", 3.125, "pvq-graded-3.094-best", nullptr},
         {"pvq", 4.125, "pvq-4.125-best", nullptr},
     };
     return table;

@@ -4,7 +4,11 @@
 
 #include <vqlib/transform.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <string>
+#include <vector>
 #include <utility>
 
 namespace vqlib::lm {
@@ -52,6 +56,25 @@ auto direct(Run run) {
 template <class Run>
 auto rotated(Run run) {
     return [run](const MatrixXf& W, const MatrixXd& H) { return incoherent_outcome(W, H, rotation_seed(W), run); };
+}
+
+/// The block of a linear's name ("blocks.2.up.weight" -> 2).
+inline Index block_of(const std::string& linear) {
+    VQLIB_CHECK(linear.rfind("blocks.", 0) == 0 && linear.size() > 7 && std::isdigit(static_cast<unsigned char>(linear[7])),
+                invalid_argument, "linear '", linear, "': expected a name blocks.<n>.<linear>.weight");
+    return static_cast<Index>(std::stoll(linear.substr(7)));
+}
+
+/// A preset whose configuration depends on the block (rates graded by depth): per_block[b] runs
+/// the linears of block b (the last entry also any deeper block); a lone layer gets `lone`.
+template <class Run>
+Method graded(std::string name, std::string family, std::string description, std::vector<Run> per_block, Run lone) {
+    Method m{std::move(name), std::move(family), std::move(description), lone};
+    m.run_linear = [per_block](const std::string& linear, const MatrixXf& W, const MatrixXd& H) {
+        const auto b = static_cast<std::size_t>(std::min<Index>(block_of(linear), static_cast<Index>(per_block.size()) - 1));
+        return per_block[b](W, H);
+    };
+    return m;
 }
 
 void add_gptq_methods(std::vector<Method>& out);

@@ -21,10 +21,14 @@ offline+=,gptvq-2d-2.125-best-scaled-act-had,gptvq-4d-2.125-best-act-had,gptvq-2
 offline+=,gptvq-2d-3.125-best-act-had,gptvq-2d-3.125-best-scaled-act-had
 offline+=,gptvq-1d-2.125-best-had,gptvq-1d-2.125-best-svd,gptvq-1d-2.125-best-svd-had
 offline+=,gptvq-1d-3.125-best-had,gptvq-1d-3.125-best-svd-had
+offline+=,pvq-graded-a-2.094-best,pvq-graded-b-2.094-best,pvq-graded-c-2.094-best
+offline+=,pvq-graded-d-2.094-best,pvq-graded-e-2.094-best,pvq-graded-f-2.094-best
+offline+=,pvq-graded-3.094-best,gptq-graded-w2334g128-act-had
 sequential=gptq-w2g128-act-had,gptq-w3g128-act-had,gptq-w4g128-act-had,gptvq-2d-2.125-best-had
 sequential+=,gptvq-4d-2.125-best-had,gptvq-2d-3.125-best-had,vptq-v4k256-had,vptq-v2k64-had
 sequential+=,pvq-d64-2.094-best,pvq-3.125-best
 sequential+=,gptvq-4d-2.125-best-act-had,gptvq-2d-2.125-best-had-act-invu,gptvq-2d-2.25-best-scaled-act-had
+sequential+=,pvq-graded-a-2.094-best,pvq-graded-3.094-best,gptq-graded-w2334g128-act-had
 "$lm" sweep --quiet --calibration offline --methods "$offline" --json "$out/offline.json"
 "$lm" sweep --quiet --calibration sequential --methods "$sequential" --json "$out/sequential.json"
 "$lm" plot --json "$out/offline.json,$out/sequential.json" --svg "$out/perplexity.svg"
