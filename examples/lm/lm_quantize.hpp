@@ -40,10 +40,10 @@ struct Method {
     std::string family;       // gptq, gptvq, vptq, pvq
     std::string description;  // the configuration in words
     std::function<LinearOutcome(const MatrixXf& W, const MatrixXd& H)> run;
-    /// Optional: the run for a linear of the model, which also sees its name
-    /// ("blocks.2.up.weight"), for presets whose configuration depends on the linear (rates graded
-    /// by depth). `run` stays the one used on a lone layer (check's layer fixture).
-    std::function<LinearOutcome(const std::string& linear, const MatrixXf& W, const MatrixXd& H)> run_linear{};
+    /// Optional: the run for a linear of the model's block `block`, for presets whose
+    /// configuration depends on the block (rates graded by depth). `run` stays the one used on a
+    /// lone layer (check's layer fixture).
+    std::function<LinearOutcome(Index block, const MatrixXf& W, const MatrixXd& H)> run_in_block{};
 };
 
 /// Every preset the lm tool knows (methods.cpp).
@@ -158,7 +158,7 @@ inline ModelReport quantize_model(WebChar& model, std::span<const std::int32_t> 
             const Index index = b * 6 + static_cast<Index>(l);
             if (selected && !selected(WebChar::linear_name(index))) continue;
             MatrixXf& W = model.linear(index);
-            LinearOutcome q = method.run_linear ? method.run_linear(WebChar::linear_name(index), W, H) : method.run(W, H);
+            LinearOutcome q = method.run_in_block ? method.run_in_block(b, W, H) : method.run(W, H);
             LinearReport r;
             r.name = WebChar::linear_name(index);
             r.rows = W.rows();

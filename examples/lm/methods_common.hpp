@@ -5,7 +5,6 @@
 #include <vqlib/transform.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -58,21 +57,14 @@ auto rotated(Run run) {
     return [run](const MatrixXf& W, const MatrixXd& H) { return incoherent_outcome(W, H, rotation_seed(W), run); };
 }
 
-/// The block of a linear's name ("blocks.2.up.weight" -> 2).
-inline Index block_of(const std::string& linear) {
-    VQLIB_CHECK(linear.rfind("blocks.", 0) == 0 && linear.size() > 7 && std::isdigit(static_cast<unsigned char>(linear[7])),
-                invalid_argument, "linear '", linear, "': expected a name blocks.<n>.<linear>.weight");
-    return static_cast<Index>(std::stoll(linear.substr(7)));
-}
-
 /// A preset whose configuration depends on the block (rates graded by depth): per_block[b] runs
-/// the linears of block b (the last entry also any deeper block); a lone layer gets `lone`.
+/// the linears of block b (the last entry also any deeper block); a lone layer gets per_block[1]
+/// (the second block's, a middle rate).
 template <class Run>
-Method graded(std::string name, std::string family, std::string description, std::vector<Run> per_block, Run lone) {
-    Method m{std::move(name), std::move(family), std::move(description), lone};
-    m.run_linear = [per_block](const std::string& linear, const MatrixXf& W, const MatrixXd& H) {
-        const auto b = static_cast<std::size_t>(std::min<Index>(block_of(linear), static_cast<Index>(per_block.size()) - 1));
-        return per_block[b](W, H);
+Method graded(std::string name, std::string family, std::string description, std::vector<Run> per_block) {
+    Method m{std::move(name), std::move(family), std::move(description), per_block.at(1)};
+    m.run_in_block = [per_block](Index block, const MatrixXf& W, const MatrixXd& H) {
+        return per_block[static_cast<std::size_t>(std::min<Index>(block, static_cast<Index>(per_block.size()) - 1))](W, H);
     };
     return m;
 }

@@ -33,7 +33,7 @@ void add_gptq_methods(std::vector<Method>& out) {
         out.push_back(graded("gptq-graded-w2334g128-act-had", "gptq",
                              "INT2 / INT3 / INT3 / INT4 by block, groups of 128, act-order with static groups, "
                              "randomized Hadamard incoherence",
-                             per_block, per_block[1]));
+                             per_block));
     }
     for (int bits : {2, 3, 4}) {
         for (bool act : {false, true}) {

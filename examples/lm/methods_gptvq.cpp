@@ -4,6 +4,27 @@
 
 namespace vqlib::lm {
 
+namespace {
+
+Method gptvq_method(std::string name, const GptvqConfig& config) {
+    return {std::move(name), "gptvq", config.name,
+            direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })};
+}
+
+/// The same configuration under incoherence processing.
+Method gptvq_rotated_method(std::string name, const GptvqConfig& config) {
+    return {std::move(name), "gptvq", config.name + ", Hadamard incoherence",
+            rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })};
+}
+
+/// `name` (the configuration as is) and `name-had` (under incoherence processing).
+void add_with_rotated(std::vector<Method>& out, const std::string& name, const GptvqConfig& config) {
+    out.push_back(gptvq_method(name, config));
+    out.push_back(gptvq_rotated_method(name + "-had", config));
+}
+
+}  // namespace
+
 void add_gptvq_methods(std::vector<Method>& out) {
     struct Row {
         Index dim;
@@ -57,29 +78,21 @@ void add_gptvq_methods(std::vector<Method>& out) {
             GptvqConfig config = e.scaled ? gptvq_presets::paper_scaled(e.dim, e.bpv) : gptvq_presets::paper(e.dim, e.bpv);
             config.hessian.act_order = e.act;
             if (e.act) config.name += ", act-order";
-            out.push_back({std::string("gptvq-") + e.label, "gptvq", config.name,
-                           direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
-            out.push_back({std::string("gptvq-") + e.label + "-had", "gptvq", config.name + ", Hadamard incoherence",
-                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
+            add_with_rotated(out, std::string("gptvq-") + e.label, config);
         }
     }
     // SVD codebook compression (1-D, App. G): twice the codebooks at the INT8 presets' rate.
     for (double bpv : {2.125, 3.125}) {
         const GptvqConfig config = gptvq_presets::paper_svd(bpv);
-        const std::string label = std::string("gptvq-1d-") + (bpv == 2.125 ? "2.125" : "3.125") + "-best-svd";
-        out.push_back({label, "gptvq", config.name,
-                       direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
-        out.push_back({label + "-had", "gptvq", config.name + ", Hadamard incoherence",
-                       rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
+        add_with_rotated(out, std::string("gptvq-1d-") + (bpv == 2.125 ? "2.125" : "3.125") + "-best-svd", config);
     }
     for (const Row& r : rows) {
         for (bool best : {false, true}) {
             const GptvqConfig config = gptvq_presets::paper(r.dim, r.bpv, best);
-            out.push_back({std::string("gptvq-") + r.label + (best ? "-best" : "-ref"), "gptvq", config.name,
-                           direct([config](const MatrixXf& W, const MatrixXd& H) { return gptvq(W, H, config); })});
-            if (!best) continue;
-            out.push_back({std::string("gptvq-") + r.label + "-best-had", "gptvq", config.name + ", Hadamard incoherence",
-                           rotated([config](const MatrixXf& Wr, const MatrixXd& Hr) { return gptvq(Wr, Hr, config); })});
+            if (best)
+                add_with_rotated(out, std::string("gptvq-") + r.label + "-best", config);
+            else
+                out.push_back(gptvq_method(std::string("gptvq-") + r.label + "-ref", config));
         }
     }
 }

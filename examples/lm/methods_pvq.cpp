@@ -49,9 +49,7 @@ void add_pvq_methods(std::vector<Method>& out) {
             per_block.push_back(direct([config](const MatrixXf& W, const MatrixXd& H) { return pvq(W, H, config); }));
             what += " " + config.name;
         }
-        const PvqConfig lone = pvq_presets::best(64, 2.09375);
-        out.push_back(graded(g.name, "pvq", what, per_block,
-                             Run(direct([lone](const MatrixXf& W, const MatrixXd& H) { return pvq(W, H, lone); }))));
+        out.push_back(graded(g.name, "pvq", what, per_block));
     }
     for (double bpw : {2.25, 3.25, 4.25}) {
         for (bool best : {false, true}) {

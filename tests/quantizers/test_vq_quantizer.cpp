@@ -168,20 +168,9 @@ TEST_CASE("quantizers/vq_quantizer: layout, lookups and bit accounting") {
         const vqlib::VqLayer& layer = vq.layer();
         CHECK(layer.layout.rows_per_codebook == 4);
         CHECK(layer.layout.codebook_count() == 2 * 4);
-        CHECK(layer.dequantize() == r.Q);
-        // Every quantized pair is a codeword of its tile's codebook.
-        for (vqlib::Index row = 0; row < 16; ++row) {
-            for (vqlib::Index v = 0; v < 32; ++v) {
-                const auto book = layer.codebook(layer.layout.codebook_of(row, v * 2 / 32));
-                const vqlib::Index idx = layer.indices(row, v);
-                CHECK(r.Q(row, 2 * v) == book(idx, 0));
-                CHECK(r.Q(row, 2 * v + 1) == book(idx, 1));
-            }
-        }
-        // The exact update keeps its invariant whatever the lookup metric.
-        vqlib::MatrixXd Hd = H;
-        Hd.diagonal().array() += prepared.damp;
-        CHECK_THAT(r.stats.error_sum, Catch::Matchers::WithinRel(vqlib::proxy_loss(W, r.Q, Hd), 1e-4));
+        // Every quantized pair is a codeword of its tile's codebook, and the exact update keeps its
+        // invariant whatever the lookup metric.
+        check_layer(layer, r, W, H, prepared.damp);
         // 3-bit indices per pair, 16-bit codebook entries.
         const auto bits = layer.bits();
         CHECK(bits.codes == 16 * 32 * 3);

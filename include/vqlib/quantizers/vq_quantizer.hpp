@@ -247,10 +247,11 @@ public:
         // stored as c * s.
         const bool normalized = layer_.scale_block > 0;
         const Index scale_col = normalized ? column / layer_.scale_block : 0;
+        const auto scale_of = [&](Index i) { return normalized ? layer_.scales(row_begin + i, scale_col) : 1.0f; };
         MatrixXf scaled;
         if (normalized) {
             scaled.resize(rows, D);
-            for (Index i = 0; i < rows; ++i) scaled.row(i) = w.row(i) / layer_.scales(row_begin + i, scale_col);
+            for (Index i = 0; i < rows; ++i) scaled.row(i) = w.row(i) / scale_of(i);
         }
         const ConstMatrixRef points_in = normalized ? ConstMatrixRef(scaled) : w;
         std::vector<std::int32_t> best(static_cast<std::size_t>(rows));
@@ -273,10 +274,7 @@ public:
             for (Index i = r; i < end; ++i) {
                 const std::int32_t idx = best[static_cast<std::size_t>(i)];
                 layer_.indices(row_begin + i, v) = static_cast<std::uint16_t>(idx);
-                if (normalized)
-                    q.row(i) = book.row(idx) * layer_.scales(row_begin + i, scale_col);
-                else
-                    q.row(i) = book.row(idx);
+                q.row(i) = book.row(idx) * scale_of(i);  // (times 1 is exact)
             }
             r = end;
         }
