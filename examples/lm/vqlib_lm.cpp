@@ -14,6 +14,7 @@
 // --only SUBSTRING,... (quantize only those linears), --holdout (held-out losses too),
 // --kernels (evaluate again through the decode kernels).
 #include "decode.hpp"
+#include "finetune.hpp"
 #include "lm_quantize.hpp"
 #include "plot.hpp"
 
@@ -24,6 +25,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <random>
 #include <sstream>
 
 #ifndef VQLIB_FIXTURES_DIR
@@ -50,6 +52,10 @@ struct Options {
     bool holdout = false;
     bool kernels = false;
     std::vector<std::string> only;
+    Index finetune_epochs = 0;
+    double finetune_lr = 0;
+    Index finetune_windows = 0;
+    std::string finetune_what = "all";
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -57,6 +63,7 @@ struct Options {
               << "usage: vqlib-lm eval|list|quantize|sweep|check [--model DIR] [--method NAME | --methods A,B,...]\n"
                  "                [--calibration offline|sequential|both] [--windows N] [--eval-chars N]\n"
                  "                [--only SUBSTRING,...] [--holdout] [--kernels] [--threads N] [--json FILE] [--quiet]\n"
+                 "                [--finetune EPOCHS [--finetune-lr X] [--finetune-windows N] [--finetune-what all|norms|scales]]\n"
                  "       vqlib-lm plot --json FILE[,FILE...] --svg FILE\n"
                  "       vqlib-lm hessians --out DIR [--windows N]   (for vqlib-quantize --hessians DIR)\n";
     std::exit(2);
@@ -106,6 +113,22 @@ Options parse(int argc, char** argv) {
             std::stringstream list(value());
             for (std::string m; std::getline(list, m, ',');)
                 if (!m.empty()) o.only.push_back(m);
+        } else if (flag == "--finetune") {
+            o.finetune_epochs = parse_index(flag, value());
+        } else if (flag == "--finetune-lr") {
+            const std::string v = value();
+            try {
+                o.finetune_lr = std::stod(v);
+            } catch (const std::exception&) {
+                usage("--finetune-lr " + v + ": expected a positive number");
+            }
+            if (!(o.finetune_lr > 0)) usage("--finetune-lr " + v + ": expected a positive number");
+        } else if (flag == "--finetune-windows") {
+            o.finetune_windows = parse_index(flag, value());
+        } else if (flag == "--finetune-what") {
+            o.finetune_what = value();
+            if (o.finetune_what != "all" && o.finetune_what != "norms" && o.finetune_what != "scales")
+                usage("--finetune-what " + o.finetune_what + ": expected all, norms or scales");
         } else if (flag == "--kernels") {
             o.kernels = true;
         } else if (flag == "--holdout") {
@@ -156,6 +179,189 @@ void print_linear(const LinearReport& l) {
     std::printf("  %-22s %5lldx%-5lld %7.3f %12.5g %10.3e %10.3e %8.4f %7.2f\n", l.name.c_str(),
                 static_cast<long long>(l.rows), static_cast<long long>(l.cols), l.bits_per_weight,
                 l.proxy_loss, l.relative_loss, l.holdout_relative_loss, l.percdamp, l.seconds);
+}
+
+/// A small random web-char-shaped model (2 blocks), for gradient checks.
+WebChar random_model(std::mt19937_64& rng) {
+    WebChar m;
+    m.config.vocab = 6;
+    m.config.d = 8;
+    m.config.heads = 2;
+    m.config.ff = 12;
+    m.config.layers = 2;
+    m.config.ctx = 4;
+    std::normal_distribution<float> n(0.0f, 0.5f);
+    auto fill = [&](auto& x) {
+        for (Index i = 0; i < x.size(); ++i) x.data()[i] = n(rng);
+    };
+    const WebCharConfig& c = m.config;
+    m.embedding.resize(c.vocab, c.d);
+    m.position.resize(c.ctx, c.d);
+    m.head.resize(c.vocab, c.d);
+    m.lnf_weight.resize(c.d);
+    m.lnf_bias.resize(c.d);
+    for (auto* x : {&m.embedding, &m.position, &m.head}) fill(*x);
+    fill(m.lnf_weight);
+    fill(m.lnf_bias);
+    m.lnf_weight.array() += 1.0f;
+    for (Index b = 0; b < c.layers; ++b) {
+        Block block;
+        for (auto* v : {&block.ln1_weight, &block.ln1_bias, &block.ln2_weight, &block.ln2_bias}) {
+            v->resize(c.d);
+            fill(*v);
+        }
+        block.ln1_weight.array() += 1.0f;
+        block.ln2_weight.array() += 1.0f;
+        const std::array<std::pair<Index, Index>, 6> shapes = {std::pair{c.d, c.d}, std::pair{c.d, c.d}, std::pair{c.d, c.d},
+                                                               std::pair{c.d, c.d}, std::pair{c.ff, c.d}, std::pair{c.d, c.ff}};
+        for (std::size_t l = 0; l < 6; ++l) {
+            block.linear[l].resize(shapes[l].first, shapes[l].second);
+            fill(block.linear[l]);
+        }
+        m.blocks.push_back(std::move(block));
+    }
+    return m;
+}
+
+/// The end-to-end tuning (finetune.hpp): its hand-written gradients against central differences
+/// on a small random model; each tunable format's scale map against its layer; a tuning run on
+/// the trained model (loss and perplexity down, bits and layers consistent, thread-count identity).
+void finetune_checks(const std::function<void(bool, const std::string&)>& expect, const WebChar& fp,
+                     const Corpus& corpus, const Reference& ref, int threads) {
+    {
+        std::mt19937_64 rng(7);
+        WebChar m = random_model(rng);
+        const Index T = m.config.ctx;
+        std::vector<std::int32_t> ids(3 * static_cast<std::size_t>(T));
+        for (auto& id : ids) id = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(m.config.vocab));
+        Activations teacher(static_cast<Index>(ids.size()), m.config.vocab);
+        for (Index t = 0; t < teacher.rows(); ++t) {
+            for (Index v = 0; v < teacher.cols(); ++v) teacher(t, v) = std::exp(std::normal_distribution<float>(0, 1)(rng));
+            teacher.row(t) /= teacher.row(t).sum();
+        }
+        ModelGradients grad;
+        distillation_loss(m, ids, T, teacher, &grad);
+        double err = 0, norm = 0;
+        Index checked = 0;
+        auto probe = [&](float& x, float analytic) {
+            const float h = 2e-3f, x0 = x;
+            x = x0 + h;
+            const double up = distillation_loss(m, ids, T, teacher);
+            x = x0 - h;
+            const double down = distillation_loss(m, ids, T, teacher);
+            x = x0;
+            const double fd = (up - down) / (2.0 * h);
+            err += (fd - analytic) * (fd - analytic);
+            norm += double(analytic) * analytic;
+            ++checked;
+        };
+        for (std::size_t b = 0; b < m.blocks.size(); ++b) {
+            Block& block = m.blocks[b];
+            const auto& g = grad.blocks[b];
+            for (Index i = 0; i < m.config.d; ++i) {
+                probe(block.ln1_weight(i), g.ln1_weight(i));
+                probe(block.ln1_bias(i), g.ln1_bias(i));
+                probe(block.ln2_weight(i), g.ln2_weight(i));
+                probe(block.ln2_bias(i), g.ln2_bias(i));
+            }
+            for (std::size_t l = 0; l < 6; ++l)
+                for (Index i = 0; i < block.linear[l].size(); ++i) probe(block.linear[l].data()[i], g.linear[l].data()[i]);
+        }
+        for (Index i = 0; i < m.config.d; ++i) {
+            probe(m.lnf_weight(i), grad.lnf_weight(i));
+            probe(m.lnf_bias(i), grad.lnf_bias(i));
+        }
+        const double rel = std::sqrt(err / norm);
+        expect(rel <= 1e-3, vqlib::detail::concat("distillation gradients of a random 2-block model against central ",
+                                                  "differences: ", checked, " parameters, relative error ", rel));
+    }
+    const Index T = fp.config.ctx;
+    const std::vector<std::int32_t> calibration = calibration_ids(corpus, ref, 256, T);
+    // Each tunable format: the scale map reproduces the layer, its gradient is the adjoint.
+    for (const char* name : {"gptq-w3g128-act-had", "pvq-2.125-best", "gptvq-2d-2.125-best-had"}) {
+        WebChar model = fp;
+        std::vector<QuantizedLinear> layers;
+        quantize_model(model, calibration, T, find_method(name), Calibration::offline, {}, &layers,
+                       nullptr, [](const std::string& n) { return n == "blocks.1.up.weight" || n == "blocks.1.q.weight"; });
+        bool exact = layers.size() == 2, adjoint = true;
+        for (QuantizedLinear& l : layers) {
+            const auto s = value_tuning(l);
+            if (!s) {
+                exact = false;
+                continue;
+            }
+            std::vector<double> theta(static_cast<std::size_t>(s->groups), 1.0);
+            exact = exact && s->weight(theta) == model.linear(l.index) && model_weight(l) == model.linear(l.index);
+            // <G, weight(θ)> is linear in θ: its gradient is s->gradient(G), for any θ.
+            std::mt19937_64 rng(3);
+            std::normal_distribution<float> n(0.0f, 1.0f);
+            MatrixXf G(s->base.rows(), s->base.cols());
+            for (Index i = 0; i < G.size(); ++i) G.data()[i] = n(rng);
+            for (auto& t : theta) t = 1.0 + 0.1 * n(rng);
+            const std::vector<double> g = s->gradient(G);
+            const double f0 = G.cast<double>().cwiseProduct(s->weight(theta).cast<double>()).sum();
+            for (Index k : {Index{0}, s->groups / 3, s->groups - 1}) {
+                std::vector<double> t2 = theta;
+                t2[static_cast<std::size_t>(k)] += 1.0;
+                const double f1 = G.cast<double>().cwiseProduct(s->weight(t2).cast<double>()).sum();
+                adjoint = adjoint && std::abs((f1 - f0) - g[static_cast<std::size_t>(k)]) <=
+                                         1e-3 * (std::abs(g[static_cast<std::size_t>(k)]) + 1e-2 * std::abs(f0) / static_cast<double>(s->groups) + 1e-6);
+            }
+            io::QuantizedLayer same = l.layer;
+            s->store(same, std::vector<double>(static_cast<std::size_t>(s->groups), 1.0));
+            QuantizedLinear copy{l.name, l.index, same, l.rotation};
+            exact = exact && model_weight(copy) == model.linear(l.index);
+        }
+        expect(exact, vqlib::detail::concat(name, ": the scale map at θ = 1 and the stored layer give the model's weights"));
+        expect(adjoint, vqlib::detail::concat(name, ": the scale gradient is the adjoint of the scale map"));
+    }
+    // A short tuning run: GPTQ INT3, 2 epochs on 64 windows, 1 and 2 threads.
+    {
+        const std::vector<std::int32_t> ids = calibration_ids(corpus, ref, 64, T);
+        FinetuneOptions fo;
+        fo.epochs = 2;
+        std::array<WebChar, 2> models = {fp, fp};
+        std::array<std::vector<QuantizedLinear>, 2> layers;
+        std::array<FinetuneReport, 2> reports;
+        double bits_before = 0;
+        for (int t = 0; t < 2; ++t) {
+            set_num_threads(t + 1);
+            quantize_model(models[static_cast<std::size_t>(t)], calibration, T, find_method("gptq-w3g128-act-had"),
+                           Calibration::offline, {}, &layers[static_cast<std::size_t>(t)]);
+            if (t == 0)
+                for (const QuantizedLinear& l : layers[0])
+                    bits_before += std::visit([](const auto& q) { return q.bits().total(); }, l.layer);
+            reports[static_cast<std::size_t>(t)] =
+                finetune(models[static_cast<std::size_t>(t)], layers[static_cast<std::size_t>(t)], fp, ids, T, fo);
+        }
+        set_num_threads(threads);
+        const Index short_eval = 20000;
+        WebChar untuned = fp;
+        quantize_model(untuned, calibration, T, find_method("gptq-w3g128-act-had"), Calibration::offline);
+        const double before = test_perplexity(untuned, corpus.test, short_eval).perplexity;
+        const double after = test_perplexity(models[0], corpus.test, short_eval).perplexity;
+        double bits_after = 0;
+        bool consistent = true;
+        for (const QuantizedLinear& l : layers[0]) {
+            bits_after += std::visit([](const auto& q) { return q.bits().total(); }, l.layer);
+            consistent = consistent && model_weight(l) == models[0].linear(l.index);
+        }
+        bool same = reports[0].loss_after == reports[1].loss_after;
+        for (Index i = 0; i < fp.linear_count(); ++i) same = same && models[0].linear(i) == models[1].linear(i);
+        for (std::size_t b = 0; b < fp.blocks.size(); ++b)
+            same = same && models[0].blocks[b].ln1_weight == models[1].blocks[b].ln1_weight &&
+                   models[0].blocks[b].ln2_bias == models[1].blocks[b].ln2_bias;
+        const FinetuneReport& r = reports[0];
+        expect(r.loss_after < r.loss_before && r.loss_after > r.teacher_entropy && after < before,
+               vqlib::detail::concat("gptq-w3g128-act-had tuned end to end: distillation loss ", r.loss_before, " -> ",
+                                     r.loss_after, " (floor ", r.teacher_entropy, "), perplexity on the first ",
+                                     short_eval, " test characters ", before, " -> ", after));
+        expect(consistent && bits_after == bits_before && r.scale_parameters > 0 && r.norm_parameters == 4 * 4 * 256 + 2 * 256,
+               vqlib::detail::concat("tuned layers: the model runs what they store, ", bits_after, " bits (before ",
+                                     bits_before, "), ", r.scale_parameters, " scales and ", r.norm_parameters,
+                                     " LayerNorm parameters tuned"));
+        expect(same, "end-to-end tuning: the same model with 1 and 2 threads");
+    }
 }
 
 /// What ctest runs: the forward pass against PyTorch's figures (perplexity, first-window logits,
@@ -254,6 +460,8 @@ int check(const Options& o) {
                                                             " (the reference's ", p.fixture, ": ", reference, ")"));
         }
     }
+    // 7. End-to-end tuning (finetune.hpp).
+    finetune_checks(expect, fp, corpus, ref, o.threads);
     std::printf("%s\n", failures == 0 ? "vqlib-lm check passed" : "vqlib-lm check FAILED");
     return failures == 0 ? 0 : 1;
 }
@@ -361,7 +569,7 @@ int run(const Options& o) {
                     if (!o.quiet) print_linear(l);
                     std::fflush(stdout);
                 },
-                o.kernels ? &layers : nullptr, o.holdout ? &holdout : nullptr, selected);
+                (o.kernels || o.finetune_epochs > 0) ? &layers : nullptr, o.holdout ? &holdout : nullptr, selected);
             t = std::chrono::steady_clock::now();
             const Perplexity q = test_perplexity(model, corpus.test, chars);
             std::printf("%s %s: %.4f bits per weight, quantized in %.1f s; test perplexity %.6f (fp32 %.6f, %+.2f%%)\n",
@@ -369,6 +577,39 @@ int run(const Options& o) {
                         q.perplexity, base.perplexity, 100 * (q.perplexity / base.perplexity - 1));
             std::fflush(stdout);
             out["runs"].push_back(to_json(report, method, q.perplexity, base.perplexity));
+            double dense_perplexity = q.perplexity;  // of the model the kernels below run
+            if (o.finetune_epochs > 0) {
+                FinetuneOptions fo;
+                fo.epochs = o.finetune_epochs;
+                if (o.finetune_lr > 0) fo.norm_learning_rate = fo.scale_learning_rate = o.finetune_lr;
+                fo.tune_norms = o.finetune_what != "scales";
+                fo.tune_scales = o.finetune_what != "norms";
+                const std::vector<std::int32_t> ft_ids =
+                    o.finetune_windows > 0 ? finetune_ids(corpus, ref, o.finetune_windows, T) : ids;
+                const FinetuneReport ft = finetune(model, layers, fp, ft_ids, T, fo);
+                const Perplexity f = test_perplexity(model, corpus.test, chars);
+                dense_perplexity = f.perplexity;
+                std::printf("%s %s tuned end to end (%s, %lld epochs on %zu tokens, %lld steps, %lld norm and %lld "
+                            "scale parameters, %.1f s): distillation loss %.5f -> %.5f (floor %.5f); test perplexity "
+                            "%.6f (%+.2f%%)\n",
+                            method.name.c_str(), calibration_name(cal), o.finetune_what.c_str(),
+                            static_cast<long long>(fo.epochs), ft_ids.size(), static_cast<long long>(ft.steps),
+                            static_cast<long long>(ft.norm_parameters), static_cast<long long>(ft.scale_parameters),
+                            ft.seconds, ft.loss_before, ft.loss_after, ft.teacher_entropy, f.perplexity,
+                            100 * (f.perplexity / base.perplexity - 1));
+                std::fflush(stdout);
+                nlohmann::json j = to_json(report, method, f.perplexity, base.perplexity);
+                j["method"] = method.name + "+ft";
+                j["quantization_seconds"] = report.seconds + ft.seconds;
+                j["finetune"] = {{"epochs", fo.epochs}, {"tokens", ft_ids.size()}, {"steps", ft.steps},
+                                 {"what", o.finetune_what}, {"norm_learning_rate", fo.norm_learning_rate},
+                                 {"scale_learning_rate", fo.scale_learning_rate},
+                                 {"norm_parameters", ft.norm_parameters}, {"scale_parameters", ft.scale_parameters},
+                                 {"loss_before", ft.loss_before}, {"loss_after", ft.loss_after},
+                                 {"teacher_entropy", ft.teacher_entropy}, {"seconds", ft.seconds},
+                                 {"untuned_perplexity", q.perplexity}};
+                out["runs"].push_back(std::move(j));
+            }
             if (o.kernels) {
                 // The same model with every quantized linear run by its decode kernel (8 tokens a call).
                 for (const QuantizedLinear& l : layers)
@@ -377,7 +618,7 @@ int run(const Options& o) {
                 t = std::chrono::steady_clock::now();
                 const Perplexity k = test_perplexity(model, corpus.test, chars);
                 std::printf("%s %s through the decode kernels: test perplexity %.6f (dequantized %.6f; %.1f s)\n",
-                            method.name.c_str(), calibration_name(cal), k.perplexity, q.perplexity, seconds_since(t));
+                            method.name.c_str(), calibration_name(cal), k.perplexity, dense_perplexity, seconds_since(t));
                 out["runs"].back()["kernel_perplexity"] = k.perplexity;
             }
             if (!o.json.empty()) {  // after every run (atomically), so a long sweep keeps what it measured

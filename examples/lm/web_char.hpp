@@ -279,16 +279,31 @@ void for_row_ranges(Index rows, Index T, Body&& body) {
     parallel_for_ranges(rows, chunk, body);
 }
 
-/// LayerNorm over each row: biased variance, eps, then weight and bias.
+/// What LayerNorm's backward pass needs (finetune.hpp).
+struct NormCache {
+    Activations xhat;     // (x - mean) / sqrt(var + eps)
+    Eigen::VectorXf inv;  // 1 / sqrt(var + eps) per row
+};
+
+/// LayerNorm over each row: biased variance, eps, then weight and bias; with `cache`, also the
+/// normalized rows and their 1/std.
 inline Activations layer_norm(const Activations& x, const Eigen::RowVectorXf& weight,
-                              const Eigen::RowVectorXf& bias, double eps, Index T) {
+                              const Eigen::RowVectorXf& bias, double eps, Index T, NormCache* cache = nullptr) {
     Activations y(x.rows(), x.cols());
+    if (cache) {
+        cache->xhat.resize(x.rows(), x.cols());
+        cache->inv.resize(x.rows());
+    }
     const float n = static_cast<float>(x.cols());
     for_row_ranges(x.rows(), T, [&](Index r0, Index r1) {
         for (Index t = r0; t < r1; ++t) {
             const float mean = x.row(t).sum() / n;
             const float var = (x.row(t).array() - mean).square().sum() / n;
             const float inv = 1.0f / std::sqrt(var + static_cast<float>(eps));
+            if (cache) {
+                cache->inv(t) = inv;
+                cache->xhat.row(t) = ((x.row(t).array() - mean) * inv).matrix();
+            }
             y.row(t) = ((x.row(t).array() - mean) * inv * weight.array() + bias.array()).matrix();
         }
     });
@@ -305,15 +320,18 @@ inline Activations linear(const Activations& x, const MatrixXf& W, Index T) {
 }
 
 /// Multi-head causal self-attention over windows of T consecutive rows (x holds whole windows).
+/// With `probs`, the attention probabilities are kept there: T rows per (window, head), in that order.
 inline Activations attention(const Activations& q, const Activations& k, const Activations& v,
-                             Index T, Index heads) {
+                             Index T, Index heads, Activations* probs = nullptr) {
     const Index d = q.cols(), hd = d / heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     Activations out(q.rows(), d);
+    if (probs) probs->resize(q.rows() * heads, T);
     for_row_ranges(q.rows(), T, [&](Index r0, Index r1) {
-        Activations scores(T, T);
+        Activations local(probs ? 0 : T, probs ? 0 : T);
         for (Index w0 = r0; w0 < r1; w0 += T) {
             for (Index h = 0; h < heads; ++h) {
+                auto scores = probs ? probs->middleRows((w0 / T * heads + h) * T, T) : local.middleRows(0, T);
                 const auto Q = q.block(w0, h * hd, T, hd);
                 const auto K = k.block(w0, h * hd, T, hd);
                 const auto V = v.block(w0, h * hd, T, hd);

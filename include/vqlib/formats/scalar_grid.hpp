@@ -105,6 +105,8 @@ public:
     bool symmetric() const { return symmetric_; }
     float maxq() const { return maxq_; }
     int code_bits() const { return bits_; }
+    /// The width the fitted scales are rounded to.
+    ScaleStorage storage() const { return storage_; }
     /// The stored scale, plus a `bits`-wide zero point for asymmetric grids (the symmetric zero is
     /// implied by the format).
     int param_bits() const { return scale_bits(storage_) + (symmetric_ ? 0 : bits_); }
