@@ -375,9 +375,9 @@ inline std::vector<std::int32_t> finetune_ids(const Corpus& corpus, const Refere
 
 struct FinetuneOptions {
     Index epochs = 4;
-    Index batch_windows = 16;
-    double norm_learning_rate = 1e-3;   // LayerNorm weights and biases
-    double scale_learning_rate = 1e-3;  // the factors θ on the stored scales
+    Index batch_windows = 16;            // windows of T tokens per Adam step
+    double norm_learning_rate = 3e-3;   // LayerNorm weights and biases
+    double scale_learning_rate = 3e-3;  // the factors θ on the stored values
     bool tune_norms = true;
     bool tune_scales = true;
     std::uint64_t seed = 1;  // the order of the windows in each epoch

@@ -66,9 +66,17 @@ inline std::string perplexity_svg(const std::vector<PlotPoint>& points, double f
     s << "<line x1=\"" << left << "\" y1=\"" << py(fp32) << "\" x2=\"" << W - right << "\" y2=\"" << py(fp32)
       << "\" stroke=\"black\" stroke-dasharray=\"4 3\"/><text x=\"" << W - right - 4 << "\" y=\"" << py(fp32) - 4
       << "\" text-anchor=\"end\">fp32</text>\n";
-    // Points: filled = sequential calibration, hollow = offline.
+    // Points: filled = sequential calibration, hollow = offline; squares: tuned end to end
+    // (vqlib-lm --finetune, runs named "<preset>+ft").
     for (const PlotPoint& p : points) {
         const auto c = colors.count(p.family) ? colors.at(p.family) : std::string("#555");
+        if (p.method.size() > 3 && p.method.compare(p.method.size() - 3, 3, "+ft") == 0) {
+            s << "<rect x=\"" << px(p.bpw) - 4.5 << "\" y=\"" << py(p.perplexity) - 4.5
+              << "\" width=\"9\" height=\"9\" fill=\"" << c << "\" stroke=\"black\" stroke-width=\"0.8\"><title>"
+              << svg_escape(p.method) << " (" << p.calibration << ", tuned end to end): " << p.bpw
+              << " bpw, perplexity " << p.perplexity << "</title></rect>\n";
+            continue;
+        }
         const bool filled = p.calibration == "sequential";
         s << "<circle cx=\"" << px(p.bpw) << "\" cy=\"" << py(p.perplexity) << "\" r=\"4.5\" fill=\""
           << (filled ? c : std::string("white")) << "\" stroke=\"" << c << "\" stroke-width=\"1.5\"><title>"
@@ -87,6 +95,9 @@ inline std::string perplexity_svg(const std::vector<PlotPoint>& points, double f
     s << "<circle cx=\"" << W - right + 25 << "\" cy=\"" << ly + 30 << "\" r=\"5\" fill=\"white\" stroke=\"#555\" "
          "stroke-width=\"1.5\"/><text x=\""
       << W - right + 37 << "\" y=\"" << ly + 34 << "\">offline (fp32) Hessians</text>\n";
+    s << "<rect x=\"" << W - right + 20 << "\" y=\"" << ly + 45 << "\" width=\"10\" height=\"10\" fill=\"#555\" "
+         "stroke=\"black\" stroke-width=\"0.8\"/><text x=\""
+      << W - right + 37 << "\" y=\"" << ly + 54 << "\">tuned end to end</text>\n";
     // The best run of each family per rate band, labelled.
     std::map<std::pair<std::string, int>, const PlotPoint*> best;
     for (const PlotPoint& p : points) {

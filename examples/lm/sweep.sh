@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/lm/: every preset of docs/lm.md's table on web-char with offline Hessians, the
 # chosen ones also with sequential calibration (JSON, one file each), and the picture
-# docs/lm/perplexity.svg drawn from them by `vqlib-lm plot`. About 35 minutes on 2 cores.
+# docs/lm/perplexity.svg drawn from them by `vqlib-lm plot`; the chosen presets again tuned end to
+# end (--finetune, docs/lm.md). About 90 minutes on 2 cores.
 #   examples/lm/sweep.sh [path/to/vqlib-lm]    (default: build/release/examples/lm/vqlib-lm)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -31,4 +32,8 @@ sequential+=,gptvq-4d-2.125-best-act-had,gptvq-2d-2.125-best-had-act-invu,gptvq-
 sequential+=,pvq-graded-a-2.094-best,pvq-graded-3.094-best,gptq-graded-w2334g128-act-had
 "$lm" sweep --quiet --calibration offline --methods "$offline" --json "$out/offline.json"
 "$lm" sweep --quiet --calibration sequential --methods "$sequential" --json "$out/sequential.json"
-"$lm" plot --json "$out/offline.json,$out/sequential.json" --svg "$out/perplexity.svg"
+tuned=pvq-graded-a-2.094-best,gptvq-2d-2.125-best-had-act-invu,gptq-w2g128-act-had,gptvq-4d-2.125-best-act-had
+tuned+=,vptq-v4k256-had,gptq-graded-w2334g128-act-had,pvq-graded-3.094-best,gptvq-2d-3.125-best-had,vptq-v2k64-had
+tuned+=,gptvq-2d-2.25-best-scaled-act-had,gptq-w2g64-act-had,pvq-2.25-best
+"$lm" sweep --quiet --calibration offline --methods "$tuned" --finetune 4 --json "$out/tuned.json"
+"$lm" plot --json "$out/offline.json,$out/sequential.json,$out/tuned.json" --svg "$out/perplexity.svg"

@@ -12,7 +12,10 @@
 // Options: --model DIR, --threads N, --calibration offline|sequential|both, --windows N (of the
 // 256 calibration windows), --eval-chars N (default: the protocol's 200,000), --json FILE,
 // --only SUBSTRING,... (quantize only those linears), --holdout (held-out losses too),
-// --kernels (evaluate again through the decode kernels).
+// --kernels (evaluate again through the decode kernels), --finetune EPOCHS (then tune the
+// quantized model end to end, finetune.hpp; --finetune-lr X, default 3e-3; --finetune-windows N,
+// default 1024: the 256 calibration windows and more of the train split; --finetune-what
+// all|norms|scales).
 #include "decode.hpp"
 #include "finetune.hpp"
 #include "lm_quantize.hpp"
@@ -54,7 +57,7 @@ struct Options {
     std::vector<std::string> only;
     Index finetune_epochs = 0;
     double finetune_lr = 0;
-    Index finetune_windows = 0;
+    Index finetune_windows = 1024;
     std::string finetune_what = "all";
 };
 
@@ -584,8 +587,7 @@ int run(const Options& o) {
                 if (o.finetune_lr > 0) fo.norm_learning_rate = fo.scale_learning_rate = o.finetune_lr;
                 fo.tune_norms = o.finetune_what != "scales";
                 fo.tune_scales = o.finetune_what != "norms";
-                const std::vector<std::int32_t> ft_ids =
-                    o.finetune_windows > 0 ? finetune_ids(corpus, ref, o.finetune_windows, T) : ids;
+                const std::vector<std::int32_t> ft_ids = finetune_ids(corpus, ref, o.finetune_windows, T);
                 const FinetuneReport ft = finetune(model, layers, fp, ft_ids, T, fo);
                 const Perplexity f = test_perplexity(model, corpus.test, chars);
                 dense_perplexity = f.perplexity;
