@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -41,6 +42,13 @@ struct ModelGradients {
     };
     std::vector<BlockGradients> blocks;
     Eigen::RowVectorXf lnf_weight, lnf_bias;
+    /// Which linears' weight gradients distillation_loss computes, by WebChar::linear index
+    /// (empty: all); the others stay empty (the input gradients flow through them either way).
+    std::vector<bool> wanted_linears;
+
+    bool wants(Index linear) const {
+        return wanted_linears.empty() || wanted_linears[static_cast<std::size_t>(linear)];
+    }
 };
 
 namespace detail {
@@ -130,9 +138,9 @@ inline void block_forward(const Block& block, const WebCharConfig& config, Activ
 
 /// dx: the gradient w.r.t. the block's output on entry, w.r.t. its input on return.
 inline void block_backward(const Block& block, const WebCharConfig& config, const BlockCache& c, Index T,
-                           Activations& dx, ModelGradients::BlockGradients& grad) {
+                           Activations& dx, ModelGradients::BlockGradients& grad, const std::array<bool, 6>& wanted) {
     // MLP: x2 = x1 + gelu(LN2(x1) upᵀ) downᵀ.
-    grad.linear[5] = weight_gradient(dx, c.g);
+    if (wanted[5]) grad.linear[5] = weight_gradient(dx, c.g);
     Activations dh = times(dx, block.linear[5], T);
     const float r = static_cast<float>(1.0 / std::sqrt(2.0));
     const float phi = static_cast<float>(1.0 / std::sqrt(2.0 * 3.14159265358979323846));
@@ -143,17 +151,17 @@ inline void block_backward(const Block& block, const WebCharConfig& config, cons
                 dh(t, j) *= 0.5f * (1.0f + std::erf(u * r)) + u * phi * std::exp(-0.5f * u * u);
             }
     });
-    grad.linear[4] = weight_gradient(dh, c.y2);
+    if (wanted[4]) grad.linear[4] = weight_gradient(dh, c.y2);
     const Activations dy2 = times(dh, block.linear[4], T);
     norm_backward(dy2, block.ln2_weight, c.n2, T, dx, grad.ln2_weight, grad.ln2_bias);
     // Attention: x1 = x0 + attention(LN1(x0)) oᵀ.
-    grad.linear[3] = weight_gradient(dx, c.a);
+    if (wanted[3]) grad.linear[3] = weight_gradient(dx, c.a);
     const Activations da = times(dx, block.linear[3], T);
     Activations dq, dk, dv;
     attention_backward(da, c, T, config.heads, dq, dk, dv);
-    grad.linear[0] = weight_gradient(dq, c.y1);
-    grad.linear[1] = weight_gradient(dk, c.y1);
-    grad.linear[2] = weight_gradient(dv, c.y1);
+    if (wanted[0]) grad.linear[0] = weight_gradient(dq, c.y1);
+    if (wanted[1]) grad.linear[1] = weight_gradient(dk, c.y1);
+    if (wanted[2]) grad.linear[2] = weight_gradient(dv, c.y1);
     Activations dy1 = times(dq, block.linear[0], T);
     dy1 += times(dk, block.linear[1], T);
     dy1 += times(dv, block.linear[2], T);
@@ -164,7 +172,7 @@ inline void block_backward(const Block& block, const WebCharConfig& config, cons
 
 /// The distillation loss of `m` on windows of T ids, mean over tokens of -sum_v p_v log q_v with
 /// p the rows of `teacher` (probabilities) and q the softmax of m's logits; with `grad`, also its
-/// gradients (w.r.t. the LayerNorms and every linear weight).
+/// gradients (w.r.t. the LayerNorms and the linear weights that grad->wanted_linears asks for).
 inline double distillation_loss(const WebChar& m, std::span<const std::int32_t> ids, Index T, const Activations& teacher,
                                 ModelGradients* grad = nullptr) {
     const Index N = static_cast<Index>(ids.size());
@@ -194,6 +202,10 @@ inline double distillation_loss(const WebChar& m, std::span<const std::int32_t> 
     });
     const double loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / static_cast<double>(N);
     if (!grad) return loss;
+    VQLIB_CHECK(grad->wanted_linears.empty() ||
+                    grad->wanted_linears.size() == m.blocks.size() * 6,
+                invalid_argument, "wanted_linears has ", grad->wanted_linears.size(), " entries: expected 0 or ",
+                m.blocks.size() * 6);
     grad->blocks.assign(m.blocks.size(), {});
     for (auto& g : grad->blocks) {
         for (auto* v : {&g.ln1_weight, &g.ln1_bias, &g.ln2_weight, &g.ln2_bias}) v->setZero(m.config.d);
@@ -203,8 +215,11 @@ inline double distillation_loss(const WebChar& m, std::span<const std::int32_t> 
     const Activations dyf = detail::times(dlogits, m.head, T);
     Activations dx = Activations::Zero(N, m.config.d);
     detail::norm_backward(dyf, m.lnf_weight, nf, T, dx, grad->lnf_weight, grad->lnf_bias);
-    for (std::size_t b = m.blocks.size(); b-- > 0;)
-        detail::block_backward(m.blocks[b], m.config, caches[b], T, dx, grad->blocks[b]);
+    for (std::size_t b = m.blocks.size(); b-- > 0;) {
+        std::array<bool, 6> wanted{};
+        for (Index j = 0; j < 6; ++j) wanted[static_cast<std::size_t>(j)] = grad->wants(static_cast<Index>(b) * 6 + j);
+        detail::block_backward(m.blocks[b], m.config, caches[b], T, dx, grad->blocks[b], wanted);
+    }
     return loss;
 }
 
@@ -287,24 +302,9 @@ inline std::optional<ValueTuning> value_tuning(const QuantizedLinear& l) {
         s.group.resize(static_cast<std::size_t>(s.base.size()));
         for (Index c = 0; c < C; ++c)
             for (Index r = 0; r < R; ++r) s.group[static_cast<std::size_t>(c * R + r)] = static_cast<std::int32_t>(r);
-        const Permutation perm = p->perm;
-        const std::optional<transform::IncoherenceOptions> incoherence = p->incoherence;
-        inner_to_model = [perm, incoherence, R, C](MatrixXf& W) {
-            if (!perm.empty()) {
-                MatrixXf out(R, C);
-                for (Index k = 0; k < C; ++k) out.col(perm[static_cast<std::size_t>(k)]) = W.col(k);
-                W = std::move(out);
-            }
-            if (incoherence) transform::IncoherenceTransform(R, C, *incoherence).restore_weights(W);
-        };
-        inner_to_quantized = [perm, incoherence, R, C](MatrixXf& G) {
-            if (incoherence) transform::IncoherenceTransform(R, C, *incoherence).transform_weights(G);
-            if (!perm.empty()) {
-                MatrixXf out(R, C);
-                for (Index k = 0; k < C; ++k) out.col(k) = G.col(perm[static_cast<std::size_t>(k)]);
-                G = std::move(out);
-            }
-        };
+        const PvqDomain domain = p->domain();
+        inner_to_model = [domain](MatrixXf& W) { domain.restore(W); };
+        inner_to_quantized = [domain](MatrixXf& G) { domain.to_quantized(G); };
         s.store = [](io::QuantizedLayer& layer, std::span<const double> theta) {
             auto& p = std::get<PvqLayer<unsigned __int128>>(layer);
             for (std::size_t r = 0; r < p.row_norms.size(); ++r)
@@ -410,23 +410,19 @@ struct Adam {
     }
 };
 
-inline std::vector<Eigen::RowVectorXf*> norm_parameters(WebChar& m) {
-    std::vector<Eigen::RowVectorXf*> out;
-    for (Block& b : m.blocks)
+/// The LayerNorm vectors of a model, or of its gradients (the same fields in the same order):
+/// per block ln1 weight, bias, ln2 weight, bias; then the final LayerNorm's.
+template <class Model, class Vector = std::conditional_t<std::is_const_v<Model>, const Eigen::RowVectorXf, Eigen::RowVectorXf>>
+std::vector<Vector*> layer_norm_vectors(Model& m) {
+    std::vector<Vector*> out;
+    for (auto& b : m.blocks)
         for (auto* v : {&b.ln1_weight, &b.ln1_bias, &b.ln2_weight, &b.ln2_bias}) out.push_back(v);
     out.push_back(&m.lnf_weight);
     out.push_back(&m.lnf_bias);
     return out;
 }
-
-inline std::vector<const Eigen::RowVectorXf*> norm_gradients(const ModelGradients& g) {
-    std::vector<const Eigen::RowVectorXf*> out;
-    for (const auto& b : g.blocks)
-        for (const auto* v : {&b.ln1_weight, &b.ln1_bias, &b.ln2_weight, &b.ln2_bias}) out.push_back(v);
-    out.push_back(&g.lnf_weight);
-    out.push_back(&g.lnf_bias);
-    return out;
-}
+inline std::vector<Eigen::RowVectorXf*> norm_parameters(WebChar& m) { return layer_norm_vectors(m); }
+inline std::vector<const Eigen::RowVectorXf*> norm_gradients(const ModelGradients& g) { return layer_norm_vectors(g); }
 
 }  // namespace detail
 
@@ -467,6 +463,9 @@ inline FinetuneReport finetune(WebChar& model, std::vector<QuantizedLinear>& lay
                 report.scale_parameters += t.tuning.groups;
                 tuned.push_back(std::move(t));
             }
+    // Weight gradients only for the linears being tuned.
+    std::vector<bool> wanted(model.blocks.size() * 6, false);
+    for (const Tuned& t : tuned) wanted[static_cast<std::size_t>(t.layer->index)] = true;
     std::vector<Eigen::RowVectorXf*> norms = detail::norm_parameters(model);
     std::vector<double> norm_values;
     for (auto* v : norms) norm_values.insert(norm_values.end(), v->data(), v->data() + v->size());
@@ -491,6 +490,7 @@ inline FinetuneReport finetune(WebChar& model, std::vector<QuantizedLinear>& lay
                 target.middleRows((w - w0) * T, T) = teacher.middleRows(static_cast<Index>(s), T);
             }
             ModelGradients grad;
+            grad.wanted_linears = wanted;
             distillation_loss(model, batch, T, target, &grad);
             ++report.steps;
             if (options.tune_norms) {

@@ -278,6 +278,27 @@ void finetune_checks(const std::function<void(bool, const std::string&)>& expect
         expect(rel <= 1e-3, vqlib::detail::concat("distillation gradients of a random 2-block model against central ",
                                                   "differences: ", checked, " parameters, relative error ", rel));
     }
+    {
+        // Weight gradients asked for a subset of the linears: the same values, the others skipped.
+        std::mt19937_64 rng(8);
+        const WebChar m = random_model(rng);
+        const Index T = m.config.ctx;
+        std::vector<std::int32_t> ids(2 * static_cast<std::size_t>(T));
+        for (auto& id : ids) id = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(m.config.vocab));
+        Activations teacher = Activations::Constant(static_cast<Index>(ids.size()), m.config.vocab,
+                                                    1.0f / static_cast<float>(m.config.vocab));
+        ModelGradients all, some;
+        distillation_loss(m, ids, T, teacher, &all);
+        some.wanted_linears.assign(m.blocks.size() * 6, false);
+        some.wanted_linears[1] = some.wanted_linears[10] = true;
+        distillation_loss(m, ids, T, teacher, &some);
+        bool same = some.blocks[0].linear[1] == all.blocks[0].linear[1] &&
+                    some.blocks[1].linear[4] == all.blocks[1].linear[4] &&
+                    some.blocks[0].ln1_weight == all.blocks[0].ln1_weight && some.lnf_bias == all.lnf_bias;
+        for (Index l = 0; l < static_cast<Index>(m.blocks.size()) * 6; ++l)
+            if (l != 1 && l != 10) same = same && some.blocks[static_cast<std::size_t>(l / 6)].linear[static_cast<std::size_t>(l % 6)].size() == 0;
+        expect(same, "distillation gradients for 2 of the linears: the same as with all, the others not computed");
+    }
     const Index T = fp.config.ctx;
     const std::vector<std::int32_t> calibration = calibration_ids(corpus, ref, 256, T);
     // Each tunable format: the scale map reproduces the layer, its gradient is the adjoint.

@@ -63,3 +63,21 @@ TEST_CASE("formats/pvq_layer: the rotation is undone at decode and counted") {
     CHECK(b.parameters == 2 * 16.0 + 64.0);
     CHECK(b.indices == 0.0);
 }
+
+TEST_CASE("formats/pvq_layer: the domain maps are inverse and adjoint") {
+    vqlib::PvqDomain domain{4, 8, {5, 2, 7, 0, 1, 6, 3, 4}, vqlib::transform::IncoherenceOptions{9}};
+    vqlib::MatrixXf A = vqlib::MatrixXf::Random(4, 8), B = vqlib::MatrixXf::Random(4, 8);
+    vqlib::MatrixXf RA = A, QB = B;
+    domain.restore(RA);
+    domain.to_quantized(QB);
+    // <restore(A), B> = <A, to_quantized(B)>, and to_quantized undoes restore.
+    CHECK(std::abs(RA.cwiseProduct(B).sum() - A.cwiseProduct(QB).sum()) < 1e-5f);
+    vqlib::MatrixXf back = RA;
+    domain.to_quantized(back);
+    CHECK(back.isApprox(A, 1e-5f));
+    // Stored column k is original column perm[k] (without the rotation).
+    domain.incoherence.reset();
+    vqlib::MatrixXf P = A;
+    domain.restore(P);
+    for (vqlib::Index k = 0; k < 8; ++k) CHECK(P.col(domain.perm[static_cast<std::size_t>(k)]) == A.col(k));
+}

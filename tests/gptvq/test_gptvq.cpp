@@ -44,8 +44,9 @@ TEST_CASE("gptvq: presets, bits per weight and the codebook update") {
     const double expected = (64.0 * 128 * 4 + 8 * 16 * 2 * 8 + 8 * 16) / (64.0 * 256);
     CHECK(r.layer.bits_per_weight() == expected);
     CHECK(r.codebook_update.loss_after <= r.codebook_update.loss_before);
+    // The least-squares update's losses are float32 products summed in float64.
     CHECK_THAT(vqlib::proxy_loss(l.W, r.Q, l.H),
-               Catch::Matchers::WithinRel(r.proxy_loss, 1e-9));
+               Catch::Matchers::WithinRel(r.proxy_loss, 1e-6));
 
     // Without the codebook update, the decoded layer is the solver's own Q (the quantizer's
     // lookups, as the sweep fed them back), assembled here from the recipe's pieces.

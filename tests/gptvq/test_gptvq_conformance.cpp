@@ -50,4 +50,6 @@ TEST_CASE("gptvq: conformance with the reference on layer_256x512") {
         W, H, vqlib::gptvq_presets::best(c.dim, c.bits_per_dim, c.weights_per_codebook));
     CHECK(best.layer.bits_per_weight() <= ours.layer.bits_per_weight());
     CHECK(best.proxy_loss < 0.8 * reference);
+    // The least-squares update's losses: float32 products summed in float64.
+    CHECK_THAT(vqlib::proxy_loss(W, best.Q, H), Catch::Matchers::WithinRel(best.proxy_loss, 1e-6));
 }

@@ -68,7 +68,8 @@ TEST_CASE("quantizers/vq_svd_codebooks: the GPTVQ recipe with rank K/2 codebooks
     REQUIRE(layer.codebook_rank() == 2);
     CHECK(layer.basis.cols() == 4);
     CHECK(r.Q == layer.dequantize());
-    CHECK_THAT(vqlib::proxy_loss(p.W, r.Q, p.H), Catch::Matchers::WithinRel(r.proxy_loss, 1e-9));
+    // The update's losses are float32 products summed in float64.
+    CHECK_THAT(vqlib::proxy_loss(p.W, r.Q, p.H), Catch::Matchers::WithinRel(r.proxy_loss, 1e-6));
     // The codebook update solved for the coefficients: the codebooks stay in the basis' span.
     CHECK(r.codebook_update.kept);
     CHECK(r.codebook_update.loss_after < r.codebook_update.loss_before);

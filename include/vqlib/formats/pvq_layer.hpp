@@ -31,6 +31,36 @@ enum class PvqIndexPacking {
     mixed_radix,
 };
 
+/// The maps between a PVQ layer's quantized domain and the original one: the act-order
+/// permutation and the incoherence rotation. Both are orthogonal, so each direction is the
+/// other's adjoint (a gradient in the original domain reaches the quantized one by to_quantized).
+struct PvqDomain {
+    Index rows = 0;
+    Index cols = 0;
+    /// Quantized-domain column k holds original (rotated) column perm[k]; empty: the identity.
+    Permutation perm;
+    std::optional<transform::IncoherenceOptions> incoherence;
+
+    /// Quantized domain -> original: the permutation undone, then the rotation.
+    void restore(MatrixXf& Q) const {
+        if (!perm.empty()) {
+            MatrixXf out(rows, cols);
+            for (Index k = 0; k < cols; ++k) out.col(perm[static_cast<std::size_t>(k)]) = Q.col(k);
+            Q = std::move(out);
+        }
+        if (incoherence) transform::IncoherenceTransform(rows, cols, *incoherence).restore_weights(Q);
+    }
+    /// Original domain -> quantized (the inverse and adjoint of restore).
+    void to_quantized(MatrixXf& G) const {
+        if (incoherence) transform::IncoherenceTransform(rows, cols, *incoherence).transform_weights(G);
+        if (!perm.empty()) {
+            MatrixXf out(rows, cols);
+            for (Index k = 0; k < cols; ++k) out.col(k) = G.col(perm[static_cast<std::size_t>(k)]);
+            G = std::move(out);
+        }
+    }
+};
+
 template <lattice::PvqIndex Idx>
 struct PvqLayer {
     Index rows = 0;
@@ -85,18 +115,13 @@ struct PvqLayer {
 
     /// The quantized weights in the original domain, rows x cols.
     MatrixXf dequantize() const {
-        MatrixXf Qs = dequantize_rotated();
-        MatrixXf Q(rows, cols);
-        if (perm.empty()) {
-            Q = std::move(Qs);
-        } else {
-            for (Index k = 0; k < cols; ++k) Q.col(perm[static_cast<std::size_t>(k)]) = Qs.col(k);
-        }
-        if (incoherence) {
-            transform::IncoherenceTransform(rows, cols, *incoherence).restore_weights(Q);
-        }
+        MatrixXf Q = dequantize_rotated();
+        domain().restore(Q);
         return Q;
     }
+
+    /// The maps between the quantized domain and the original one.
+    PvqDomain domain() const { return {rows, cols, perm, incoherence}; }
 
     /// The shape indices of every group, row after row, as stored: fixed-width or mixed-radix.
     std::vector<std::uint8_t> packed_indices() const {

@@ -38,38 +38,48 @@ inline constexpr Index loss_column_tile = 128;
 
 namespace detail {
 
-/// The tiled product of proxy_loss in `Scalar` (double, or float for proxy_loss_f32); each
-/// tile's sum is added in float64.
+/// sum over the rows of d of d H d^T, reading only the lower triangle of H: for each 128-column
+/// tile J, d_J H_JJ d_J^T plus 2 d_J . (d_below H_below,J), products in `Scalar`, each tile's sum
+/// added in float64.
+template <class Scalar>
+double lower_quadratic_form(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& d,
+                            const Eigen::Ref<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>& H) {
+    using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+    constexpr Index tile = loss_column_tile;
+    const Index C = d.cols();
+    Matrix t(d.rows(), tile);
+    double s = 0.0;
+    for (Index j0 = 0; j0 < C; j0 += tile) {
+        const Index jb = std::min(tile, C - j0);
+        const Index below = C - j0 - jb;
+        const auto dj = d.middleCols(j0, jb);
+        auto tj = t.leftCols(jb);
+        tj.noalias() = dj * H.block(j0, j0, jb, jb).template selfadjointView<Eigen::Lower>();
+        const double diag = static_cast<double>(tj.cwiseProduct(dj).sum());
+        double off = 0.0;
+        if (below > 0) {
+            tj.noalias() = d.rightCols(below) * H.block(j0 + jb, j0, below, jb);
+            off = static_cast<double>(tj.cwiseProduct(dj).sum());
+        }
+        s += diag + 2.0 * off;
+    }
+    return s;
+}
+
+/// The tiled product of proxy_loss in `Scalar` (double, or float for proxy_loss_f32): fixed
+/// 128-row chunks in parallel (lower_quadratic_form), summed in order.
 template <class Scalar = double>
 double proxy_loss_lower(ConstMatrixRef W, ConstMatrixRef Q,
                         const Eigen::Ref<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>& H) {
     using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-    const Index C = W.cols();
     constexpr Index chunk = loss_row_chunk;
-    constexpr Index tile = loss_column_tile;
     const Index chunks = (W.rows() + chunk - 1) / chunk;
     std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
     parallel_for(chunks, [&](Index c) {
         const Index r0 = c * chunk;
         const Index rows = std::min(W.rows(), r0 + chunk) - r0;
         const Matrix d = (W.middleRows(r0, rows) - Q.middleRows(r0, rows)).template cast<Scalar>();
-        Matrix t(rows, tile);
-        double s = 0.0;
-        for (Index j0 = 0; j0 < C; j0 += tile) {
-            const Index jb = std::min(tile, C - j0);
-            const Index below = C - j0 - jb;
-            const auto dj = d.middleCols(j0, jb);
-            auto tj = t.leftCols(jb);
-            tj.noalias() = dj * H.block(j0, j0, jb, jb).template selfadjointView<Eigen::Lower>();
-            const double diag = static_cast<double>(tj.cwiseProduct(dj).sum());
-            double off = 0.0;
-            if (below > 0) {
-                tj.noalias() = d.rightCols(below) * H.block(j0 + jb, j0, below, jb);
-                off = static_cast<double>(tj.cwiseProduct(dj).sum());
-            }
-            s += diag + 2.0 * off;
-        }
-        partial[static_cast<std::size_t>(c)] = s;
+        partial[static_cast<std::size_t>(c)] = lower_quadratic_form<Scalar>(d, H);
     });
     double total = 0.0;
     for (double p : partial) total += p;

@@ -12,8 +12,11 @@
 //    where they are). Sweeping the groups in order (block coordinate descent) converges to the
 //    joint least-squares solution; it costs O(R * C * columns_per_group) for the normal equations
 //    plus one float32 R x C x C product per sweep (the gradient E H is carried in float32: its
-//    rounding perturbs the solution at float32 noise, and every loss that decides is float64),
-//    where solving all groups jointly would cost O(R * C^2) scattered updates.
+//    rounding perturbs the solution at float32 noise), where solving all groups jointly would
+//    cost O(R * C^2) scattered updates. Its losses cost one product in all: the loss before is
+//    sum E o E H from the gradient the sweeps start from, and each candidate is judged by its
+//    change of the loss from there (float32 products on H's lower triangle, summed in float64:
+//    half a product each; within 1e-6 relative of the float64 loss, tests/quantizers).
 // SVD-factored layers (layer.basis set, quantizers/vq_svd_codebooks.hpp): least squares solves
 // for each codebook's r coefficients in the shared basis, so every codebook stays U''_g V'; Adam
 // moves the entries freely and the requantization projects them back.
@@ -164,47 +167,62 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, const MatrixX
     const MatrixXd basis = layer.basis.cast<double>();  // r x (K D)
     parallel_for(L.bands(), [&](Index band) {
         const Index book = L.codebook_of(band * L.rows_per_codebook, cg);
+        const Index rows = L.rows_per_codebook;
         MatrixXd normal = MatrixXd::Zero(unknowns, unknowns);
         VectorXd rhs = VectorXd::Zero(unknowns);
-        // T costs 3 c * unknowns per row, the entry-wise scatter c^2: the cheaper one.
-        const bool scatter = unknowns > c;
-        MatrixXd T(scatter ? 0 : c, scatter ? 0 : unknowns);
-        std::vector<Index> slot(static_cast<std::size_t>(c));
-        std::vector<double> coef(static_cast<std::size_t>(c));
-        const Index r0 = band * L.rows_per_codebook;
-        for (Index r = r0; r < r0 + L.rows_per_codebook; ++r) {
+        // Each weight's slot (flat codebook entry) and coefficient, for the band's rows.
+        std::vector<Index> slot(static_cast<std::size_t>(rows * c));
+        std::vector<double> coef(static_cast<std::size_t>(rows * c));
+        const Index r0 = band * rows;
+        for (Index rr = 0; rr < rows; ++rr) {
+            const Index r = r0 + rr;
             for (Index i = 0; i < c; ++i) {
                 const Index col = col0 + i;
-                const auto s = static_cast<std::size_t>(i);
+                const auto s = static_cast<std::size_t>(rr * c + i);
                 slot[s] = layer.indices(r, col / L.dim) * L.dim + col % L.dim;
                 coef[s] = layer.scale_block > 0 ? layer.scales(r, col / layer.scale_block) : 1.0;
+                rhs[slot[s]] += coef[s] * static_cast<double>(EH(r, col0 + i));
             }
-            if (scatter) {
-                // Many unknowns (e.g. 4-D, K = 256: 1024 against 256 columns): normal += A_r^T
-                // H_gg A_r entry by entry, one D x D block of H_gg per pair of the row's vectors
-                // (a vector's D columns share one scale).
-                for (Index v1 = 0; v1 < c; v1 += L.dim) {
-                    const auto s1 = static_cast<std::size_t>(v1);
-                    for (Index v2 = 0; v2 < c; v2 += L.dim) {
-                        const auto s2 = static_cast<std::size_t>(v2);
-                        normal.block(slot[s1], slot[s2], L.dim, L.dim) +=
-                            (coef[s1] * coef[s2]) * Hgg.block(v1, v2, L.dim, L.dim);
+        }
+        // T costs 3 c * unknowns per row, the entry-wise scatter c^2: the cheaper one.
+        if (unknowns > c) {
+            // Many unknowns (e.g. 4-D, K = 256: 1024 against 256 columns): normal += A_r^T
+            // H_gg A_r entry by entry, one D x D block of H_gg per pair of the row's vectors
+            // (a vector's D columns share one scale).
+            for (Index rr = 0; rr < rows; ++rr) {
+                const Index* sl = slot.data() + rr * c;
+                const double* co = coef.data() + rr * c;
+                for (Index v1 = 0; v1 < c; v1 += L.dim)
+                    for (Index v2 = 0; v2 < c; v2 += L.dim)
+                        normal.block(sl[v1], sl[v2], L.dim, L.dim) +=
+                            (co[v1] * co[v2]) * Hgg.block(v1, v2, L.dim, L.dim);
+            }
+        } else {
+            // normal += A_r^T (H_gg A_r) for each row: T = H_gg A_r is a scatter of H_gg's
+            // columns, A_r^T T a gather of T's rows. By tiles of H_gg's rows, each tile (in
+            // cache) serving every row of the band (T's sums run as row by row; normal's
+            // contributions arrive tile by tile).
+            // Plain loops: the expressions are too short for Eigen's per-call overhead.
+            constexpr Index tile = 64;
+            std::vector<double> T(static_cast<std::size_t>(tile * unknowns));
+            for (Index i0 = 0; i0 < c; i0 += tile) {
+                const Index ib = std::min(tile, c - i0);
+                for (Index rr = 0; rr < rows; ++rr) {
+                    const Index* sl = slot.data() + rr * c;
+                    const double* co = coef.data() + rr * c;
+                    std::fill(T.begin(), T.end(), 0.0);
+                    for (Index i = 0; i < c; ++i) {
+                        double* t = T.data() + sl[i] * tile;
+                        const double* h = Hgg.data() + i * c + i0;
+                        const double a = co[i];
+                        for (Index k = 0; k < ib; ++k) t[k] += a * h[k];
+                    }
+                    for (Index ii = 0; ii < ib; ++ii) {
+                        const double a = co[i0 + ii];
+                        double* n = normal.data() + sl[i0 + ii];
+                        for (Index u = 0; u < unknowns; ++u) n[u * unknowns] += a * T[static_cast<std::size_t>(u * tile + ii)];
                     }
                 }
-            } else {
-                // T = H_gg A_r (a scatter of H_gg's columns), then normal += A_r^T T (a gather of
-                // T's rows).
-                T.setZero();
-                for (Index i = 0; i < c; ++i)
-                    T.col(slot[static_cast<std::size_t>(i)]) += coef[static_cast<std::size_t>(i)] * Hgg.col(i);
-                for (Index i = 0; i < c; ++i) {
-                    const auto s = static_cast<std::size_t>(i);
-                    normal.row(slot[s]) += coef[s] * T.row(i);
-                }
-            }
-            for (Index i = 0; i < c; ++i) {
-                const auto s = static_cast<std::size_t>(i);
-                rhs[slot[s]] += coef[s] * static_cast<double>(EH(r, col0 + i));
             }
         }
         // SVD-factored codebooks change only inside the basis' row space: entries = B^T u, so
@@ -249,7 +267,7 @@ inline void least_squares_group(VqLayer& layer, const MatrixXd& H, const MatrixX
 /// Block coordinate descent over the column groups (Gauss-Seidel): each step is the minimizer
 /// over one group's codebooks, from float64 normal equations and the gradient E H carried in
 /// float32 (SGEMMs; its rounding moves the solution by float32 noise, not the loss it is judged
-/// by, which update_codebooks computes in float64); with one column group it is the
+/// by, which update_codebooks computes separately); with one column group it is the
 /// least-squares solution in one sweep. A sweep costs about one float32 product of the layer
 /// with H (the last one half: only the groups after each step need E H).
 /// EH is (W - Q) H for the current codebooks on entry (it is updated in place).
@@ -266,6 +284,40 @@ inline void least_squares_update(VqLayer& layer, const MatrixXd& H, const Matrix
 
 namespace detail {
 
+/// sum a o b in float64.
+template <class A, class B>
+double inner_product(const A& a, const B& b) {
+    double s = 0.0;
+    for (Index j = 0; j < a.cols(); ++j) s += a.col(j).template cast<double>().dot(b.col(j).template cast<double>());
+    return s;
+}
+
+/// The change of the loss from Q0 to Q by fixed 128-row chunks (the loss is a sum over rows),
+/// E0 H = (W - Q0) H given: with delta = Q - Q0, L(Q) - L(Q0) = delta H delta^T - 2 delta . E0 H,
+/// float32 products (H's lower triangle), summed in float64. Only the chunks with `wanted[c]`
+/// set are computed (all when `wanted` is empty); the others are 0.
+inline std::vector<double> loss_changes(const MatrixXf& Q, const MatrixXf& Q0, const MatrixXf& EH0,
+                                        const MatrixXf& Hf, const std::vector<char>& wanted = {}) {
+    constexpr Index chunk = loss_row_chunk;
+    const Index chunks = (Q.rows() + chunk - 1) / chunk;
+    std::vector<double> out(static_cast<std::size_t>(chunks), 0.0);
+    parallel_for(chunks, [&](Index c) {
+        if (!wanted.empty() && !wanted[static_cast<std::size_t>(c)]) return;
+        const Index r0 = c * chunk;
+        const Index rows = std::min(Q.rows(), r0 + chunk) - r0;
+        const MatrixXf delta = Q.middleRows(r0, rows) - Q0.middleRows(r0, rows);
+        out[static_cast<std::size_t>(c)] = lower_quadratic_form<float>(delta, Hf) -
+                                           2.0 * inner_product(delta, EH0.middleRows(r0, rows));
+    });
+    return out;
+}
+
+inline double sum(const std::vector<double>& values) {
+    double s = 0.0;
+    for (double v : values) s += v;
+    return s;
+}
+
 /// Clamps each codebook of `layer` to the value range of the same codebook in `reference`.
 inline void clamp_codebooks(VqLayer& layer, const MatrixXf& reference) {
     const Index k = layer.layout.k;
@@ -280,6 +332,9 @@ inline void clamp_codebooks(VqLayer& layer, const MatrixXf& reference) {
 
 /// Updates the codebooks of `layer` for the weight W (R x C, the original weight) and the
 /// undamped Hessian H. `requantize(layer)` re-applies the codebook storage format afterwards.
+/// stats.loss_before / loss_after: float64 products for adam and none; for least_squares float32
+/// products summed in float64 (about 1e-7 relative, within 1e-6 in the tests), the decisions
+/// taken on the change of the loss, whose own rounding is that of float32 products.
 template <class Requantize>
 CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const MatrixXd& H,
                                      const CodebookUpdateOptions& options,
@@ -288,9 +343,12 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
     check_shape("H", H, layer.cols(), layer.cols());
     const auto start = std::chrono::steady_clock::now();
     CodebookUpdateStats stats;
-    // The loss now (float64, the figure every later one is compared with).
-    stats.loss_before = proxy_loss(W, layer.dequantize(), H);
-    stats.loss_after = stats.loss_before;
+    if (options.method != CodebookUpdateMethod::least_squares) {
+        // The loss now (float64, the figure every later one is compared with; the least-squares
+        // branch has its own, from the gradient it computes anyway).
+        stats.loss_before = proxy_loss(W, layer.dequantize(), H);
+        stats.loss_after = stats.loss_before;
+    }
     if (options.method == CodebookUpdateMethod::none) return stats;
     const MatrixXf original = layer.codebooks;
     if (options.method == CodebookUpdateMethod::adam) {
@@ -298,29 +356,58 @@ CodebookUpdateStats update_codebooks(VqLayer& layer, ConstMatrixRef W, const Mat
         requantize(layer);
         stats.loss_after = proxy_loss(W, layer.dequantize(), H);
     } else {
+        // (W - Q0) H in float32: the gradient the sweeps start from, and the loss before,
+        // sum (W - Q0) o (W - Q0) H, float32 products summed in float64.
+        const MatrixXf Hf = H.cast<float>();
+        const MatrixXf Q0 = layer.dequantize();
+        const MatrixXf E0 = W - Q0;
+        const MatrixXf EH0 = detail::times_hessian<float>(E0, Hf);
+        stats.loss_before = detail::inner_product(E0, EH0);
+        MatrixXf EH = EH0;
+        detail::least_squares_update(layer, H, Hf, EH, options.sweeps);
         // The exact solution sometimes stretches a codebook's range for a rarely used centroid,
         // which coarsens every entry once the codebook is requantized with a per-codebook scale.
         // Both the solution and the solution clamped to each codebook's previous range are
-        // requantized; the better is kept.
-        // (W - Q) H in float32: the gradient the sweeps start from.
-        const MatrixXf Hf = H.cast<float>();
-        MatrixXf EH = detail::times_hessian<float>(W - layer.dequantize(), Hf);
-        detail::least_squares_update(layer, H, Hf, EH, options.sweeps);
+        // requantized; the better is kept. Each candidate Q0 + delta is judged by its change
+        // of the loss, delta H delta^T - 2 delta . (W - Q0) H (float32 products, H's lower
+        // triangle, summed in float64: the error is float32 rounding of the change, not of
+        // the loss).
         VqLayer clamped = layer;
         detail::clamp_codebooks(clamped, original);
         const bool any_clamped = clamped.codebooks != layer.codebooks;
         requantize(layer);
-        stats.loss_after = proxy_loss(W, layer.dequantize(), H);
+        const MatrixXf Q = layer.dequantize();
+        std::vector<double> changes = detail::loss_changes(Q, Q0, EH0, Hf);
+        double change = detail::sum(changes);
         if (any_clamped) {
+            // Only the row chunks that clamping changed are evaluated again.
             requantize(clamped);
-            const double clamped_loss = proxy_loss(W, clamped.dequantize(), H);
-            if (clamped_loss < stats.loss_after) {
+            const MatrixXf Qc = clamped.dequantize();
+            constexpr Index chunk = detail::loss_row_chunk;
+            std::vector<char> differs(changes.size(), 0);
+            for (std::size_t c = 0; c < changes.size(); ++c) {
+                const Index r0 = static_cast<Index>(c) * chunk;
+                const Index rows = std::min(Q.rows(), r0 + chunk) - r0;
+                differs[c] = Qc.middleRows(r0, rows) != Q.middleRows(r0, rows);
+            }
+            std::vector<double> clamped_changes = detail::loss_changes(Qc, Q0, EH0, Hf, differs);
+            for (std::size_t c = 0; c < changes.size(); ++c)
+                if (!differs[c]) clamped_changes[c] = changes[c];
+            const double clamped_change = detail::sum(clamped_changes);
+            if (clamped_change < change) {
                 layer.codebooks = clamped.codebooks;
-                stats.loss_after = clamped_loss;
+                change = clamped_change;
             }
         }
+        if (options.keep_if_worse || change <= 0.0) {
+            stats.loss_after = stats.loss_before + change;
+        } else {
+            layer.codebooks = original;
+            stats.loss_after = stats.loss_before;
+            stats.kept = false;
+        }
     }
-    if (!options.keep_if_worse && !(stats.loss_after <= stats.loss_before)) {
+    if (options.method == CodebookUpdateMethod::adam && !options.keep_if_worse && !(stats.loss_after <= stats.loss_before)) {
         layer.codebooks = original;
         stats.loss_after = stats.loss_before;
         stats.kept = false;
